@@ -1,0 +1,313 @@
+import {
+  META_ANON,
+  META_COMPATIBLE,
+  META_EXCLUSIVE,
+  META_MERGEABLE_NOW,
+  META_NO_PHYS,
+  META_ZERO_PFN,
+  type PageIndex,
+  metaKind,
+  metaPfn,
+  metaProcess,
+} from '../index/page-index.js';
+import { MAPPING_KINDS } from '../source/mapping-kind.js';
+import type { PhysicalPages } from '../live/physical-pages.js';
+
+/** sizeof(struct ksm_rmap_item) on 64-bit kernels: KSM's cost for every page it tracks. */
+export const RMAP_ITEM_BYTES = 64;
+
+export type ScopeName = 'enable-all' | 'mergeable-now';
+
+/** "If KSM were enabled for these processes" and "what KSM merges today". */
+export const SCOPES: ReadonlyArray<{ name: ScopeName; vmaFlag: number }> = [
+  { name: 'enable-all', vmaFlag: META_COMPATIBLE },
+  { name: 'mergeable-now', vmaFlag: META_MERGEABLE_NOW },
+];
+
+export interface ModelOptions {
+  processCount: number;
+  useZeroPages: boolean;
+  maxPageSharing: number;
+  zeroHash: { hi: number; lo: number };
+  /** The kernel's view of physical frames (live and root only): mapcounts and KSM pages. */
+  physical: PhysicalPages | null;
+}
+
+export interface ScopeResult {
+  scope: ScopeName;
+  /** Physical frames freed, compared with now. */
+  ramFreedPages: number;
+  pagesShared: number;
+  pagesSharing: number;
+  ksmZeroPages: number;
+  pagesUnshared: number;
+  rmapItems: number;
+  perProcess: { mergingPages: Float64Array; zeroPages: Float64Array; rmapItems: Float64Array; ramFreedPages: Float64Array };
+  /** RAM freed, by mapping kind of the freed frame. */
+  ramFreedByKind: Float64Array;
+}
+
+export interface ContentResult {
+  /** Pages whose content is identical to another resident page's, ignoring eligibility and physical sharing. */
+  naiveDuplicatePages: number;
+  byKind: { resident: Float64Array; zero: Float64Array; zeroPageMapped: Float64Array; dupWithin: Float64Array; dupAcross: Float64Array };
+  byProcess: { resident: Float64Array; anon: Float64Array; zero: Float64Array; dupWithin: Float64Array; dupAcross: Float64Array };
+  distinctContents: number;
+}
+
+export interface ModelResult {
+  content: ContentResult;
+  scopes: ScopeResult[];
+}
+
+/**
+ * The KSM model over an index sorted by (hash, PFN). One pass over the runs of identical
+ * content; for each, what KSM would do with the mappings it may merge: see docs/estimate.md.
+ */
+export function runKsmModel(index: PageIndex, opts: ModelOptions): ModelResult {
+  const kinds = MAPPING_KINDS.length;
+  const procs = opts.processCount;
+  const content: ContentResult = {
+    naiveDuplicatePages: 0,
+    distinctContents: 0,
+    byKind: { resident: f64(kinds), zero: f64(kinds), zeroPageMapped: f64(kinds), dupWithin: f64(kinds), dupAcross: f64(kinds) },
+    byProcess: { resident: f64(procs), anon: f64(procs), zero: f64(procs), dupWithin: f64(procs), dupAcross: f64(procs) },
+  };
+  const scopes: ScopeResult[] = SCOPES.map(({ name }) => ({
+    scope: name,
+    ramFreedPages: 0,
+    pagesShared: 0,
+    pagesSharing: 0,
+    ksmZeroPages: 0,
+    pagesUnshared: 0,
+    rmapItems: 0,
+    perProcess: { mergingPages: f64(procs), zeroPages: f64(procs), rmapItems: f64(procs), ramFreedPages: f64(procs) },
+    ramFreedByKind: f64(kinds),
+  }));
+
+  const hh = index.hashHi;
+  const hl = index.hashLo;
+  const pl = index.pfnLo;
+  const mt = index.meta;
+  const n = index.length;
+  const seen = new Int32Array(Math.max(1, procs));
+  const touched: number[] = [];
+  // One entry per distinct frame of the current run of eligible mappings.
+  const frames = new FrameRuns();
+
+  for (let a = 0; a < n; ) {
+    let b = a + 1;
+    const h1 = hh[a] as number;
+    const h2 = hl[a] as number;
+    while (b < n && hh[b] === h1 && hl[b] === h2) b++;
+    const isZero = h1 === opts.zeroHash.hi && h2 === opts.zeroHash.lo;
+    content.distinctContents++;
+
+    // Content statistics: every resident page, whatever KSM may do with it.
+    for (let r = a; r < b; r++) {
+      const m = mt[r] as number;
+      const k = metaKind(m);
+      const p = metaProcess(m);
+      content.byKind.resident[k] = (content.byKind.resident[k] as number) + 1;
+      content.byProcess.resident[p] = (content.byProcess.resident[p] as number) + 1;
+      if ((m & META_ANON) !== 0) content.byProcess.anon[p] = (content.byProcess.anon[p] as number) + 1;
+      if (isZero) {
+        content.byKind.zero[k] = (content.byKind.zero[k] as number) + 1;
+        content.byProcess.zero[p] = (content.byProcess.zero[p] as number) + 1;
+        if ((m & META_ZERO_PFN) !== 0) content.byKind.zeroPageMapped[k] = (content.byKind.zeroPageMapped[k] as number) + 1;
+      }
+    }
+    if (b - a > 1) {
+      content.naiveDuplicatePages += b - a - 1;
+      // The first copy of a content is the original; later copies in the same process are
+      // duplicates within it, the first copy in each further process a duplicate across.
+      for (let r = a; r < b; r++) {
+        const m = mt[r] as number;
+        const p = metaProcess(m);
+        const k = metaKind(m);
+        if ((seen[p] as number) > 0) {
+          content.byKind.dupWithin[k] = (content.byKind.dupWithin[k] as number) + 1;
+          content.byProcess.dupWithin[p] = (content.byProcess.dupWithin[p] as number) + 1;
+        } else {
+          if (r !== a) {
+            content.byKind.dupAcross[k] = (content.byKind.dupAcross[k] as number) + 1;
+            content.byProcess.dupAcross[p] = (content.byProcess.dupAcross[p] as number) + 1;
+          }
+          touched.push(p);
+        }
+        seen[p] = (seen[p] as number) + 1;
+      }
+      for (const p of touched) seen[p] = 0;
+      touched.length = 0;
+    }
+
+    for (let s = 0; s < SCOPES.length; s++) {
+      const scope = SCOPES[s];
+      const out = scopes[s];
+      if (scope === undefined || out === undefined) continue;
+      const need = META_ANON | scope.vmaFlag;
+      frames.clear();
+      for (let r = a; r < b; r++) {
+        const m = mt[r] as number;
+        if ((m & need) !== need || (m & META_ZERO_PFN) !== 0) continue;
+        const pfn = metaPfn(m, pl[r] as number);
+        const noPhys = (m & META_NO_PHYS) !== 0;
+        // Without physical information every mapping counts as its own frame: an upper bound.
+        if (noPhys || frames.length === 0 || frames.lastPfn() !== pfn) frames.addFrame(pfn, noPhys);
+        frames.addMapping(r, (m & META_EXCLUSIVE) !== 0);
+      }
+      if (frames.length > 0) applyKsm(out, frames, isZero, mt, opts);
+    }
+    a = b;
+  }
+  return { content, scopes };
+}
+
+/** What KSM does with one content's eligible mappings, grouped by physical frame. */
+function applyKsm(out: ScopeResult, frames: FrameRuns, isZero: boolean, mt: Uint32Array, opts: ModelOptions): void {
+  const D = frames.length;
+  const M = frames.recordCount;
+  const perProc = out.perProcess;
+  const records = frames.records;
+  const countMappings = (into: Float64Array, limit: number): void => {
+    for (let i = 0; i < limit; i++) {
+      const p = metaProcess(mt[records[i] as number] as number);
+      into[p] = (into[p] as number) + 1;
+    }
+  };
+  // Frames freed: the unpinned ones, less those that become (or stay) KSM pages. Each freed
+  // frame is attributed to the process and mapping kind of its first mapping.
+  const free = (keepUnpinned: number): void => {
+    let kept = 0;
+    for (let i = 0; i < D; i++) {
+      if (frames.pinned(i, opts.physical)) continue;
+      if (kept < keepUnpinned) {
+        kept++;
+        continue;
+      }
+      const m = mt[records[frames.firstMapping[i] as number] as number] as number;
+      perProc.ramFreedPages[metaProcess(m)] = (perProc.ramFreedPages[metaProcess(m)] as number) + 1;
+      out.ramFreedByKind[metaKind(m)] = (out.ramFreedByKind[metaKind(m)] as number) + 1;
+      out.ramFreedPages++;
+    }
+  };
+
+  if (isZero && opts.useZeroPages) {
+    // use_zero_pages: each zero-filled mapping is pointed at the kernel's zero page and counted
+    // in ksm_zero_pages; once it maps the zero page KSM no longer tracks it (no rmap_item).
+    out.ksmZeroPages += M;
+    countMappings(perProc.zeroPages, M);
+    free(0);
+    return;
+  }
+
+  out.rmapItems += M;
+  countMappings(perProc.rmapItems, M);
+  if (M < 2) {
+    out.pagesUnshared += 1;
+    return;
+  }
+  if (D === 1) {
+    if (opts.physical !== null && opts.physical.isKsmPage(frames.pfn[0] as number)) {
+      // Already a KSM page (KSM is running): every mapping stays counted, nothing more is freed.
+      out.pagesShared += 1;
+      out.pagesSharing += M - 1;
+      countMappings(perProc.mergingPages, M);
+    } else {
+      // One frame mapped several times (fork): KSM never merges a page with itself.
+      out.pagesUnshared += 1;
+    }
+    return;
+  }
+  const mps = Math.max(2, opts.maxPageSharing);
+  const full = Math.floor(M / mps);
+  const rem = M % mps;
+  // Each KSM page serves at most max_page_sharing mappings; a last lone mapping finds no partner.
+  const ksmPages = Math.min(D, full + (rem >= 2 ? 1 : 0));
+  const mergedMappings = rem === 1 ? M - 1 : M;
+  if (rem === 1) out.pagesUnshared += 1;
+  out.pagesShared += ksmPages;
+  out.pagesSharing += mergedMappings - ksmPages;
+  countMappings(perProc.mergingPages, mergedMappings);
+  let pinned = 0;
+  for (let i = 0; i < D; i++) if (frames.pinned(i, opts.physical)) pinned++;
+  // A pinned frame that becomes a KSM page keeps serving: only the rest of the KSM pages cost.
+  free(Math.max(0, ksmPages - pinned));
+}
+
+/**
+ * Scratch list of the distinct frames of one content and their eligible mappings (record
+ * numbers, in order): reused across contents, grown when a content has more.
+ */
+class FrameRuns {
+  length = 0;
+  recordCount = 0;
+  pfn = new Float64Array(64);
+  /** Index into records of the frame's first mapping. */
+  firstMapping = new Int32Array(64);
+  mappings = new Int32Array(64);
+  /** 1: every mapping is exclusive (mapcount 1). 2: no physical info. 0: ask the kernel. */
+  private state = new Uint8Array(64);
+  /** -1 unknown, 0 or 1 once asked. */
+  private pinnedCache = new Int8Array(64);
+  records = new Int32Array(256);
+
+  clear(): void {
+    this.length = 0;
+    this.recordCount = 0;
+  }
+
+  lastPfn(): number {
+    return this.pfn[this.length - 1] as number;
+  }
+
+  addFrame(pfn: number, noPhys: boolean): void {
+    if (this.length === this.pfn.length) this.growFrames();
+    const i = this.length++;
+    this.pfn[i] = pfn;
+    this.firstMapping[i] = this.recordCount;
+    this.mappings[i] = 0;
+    this.state[i] = noPhys ? 2 : 1;
+    this.pinnedCache[i] = -1;
+  }
+
+  addMapping(record: number, exclusive: boolean): void {
+    if (this.recordCount === this.records.length) {
+      const next = new Int32Array(this.records.length * 2);
+      next.set(this.records);
+      this.records = next;
+    }
+    this.records[this.recordCount++] = record;
+    const i = this.length - 1;
+    this.mappings[i] = (this.mappings[i] as number) + 1;
+    if (!exclusive && this.state[i] === 1) this.state[i] = 0;
+  }
+
+  /** The frame is also mapped where KSM will not merge it (another process, a shared VMA): it stays in use. */
+  pinned(i: number, physical: PhysicalPages | null): boolean {
+    if (physical === null || this.state[i] !== 0) return false;
+    let cached = this.pinnedCache[i] as number;
+    if (cached < 0) {
+      cached = physical.mapCount(this.pfn[i] as number) > (this.mappings[i] as number) ? 1 : 0;
+      this.pinnedCache[i] = cached;
+    }
+    return cached === 1;
+  }
+
+  private growFrames(): void {
+    const size = this.pfn.length * 2;
+    const grow = <T extends Float64Array | Int32Array | Uint8Array | Int8Array>(a: T, b: T): T => {
+      b.set(a as never);
+      return b;
+    };
+    this.pfn = grow(this.pfn, new Float64Array(size));
+    this.firstMapping = grow(this.firstMapping, new Int32Array(size));
+    this.mappings = grow(this.mappings, new Int32Array(size));
+    this.state = grow(this.state, new Uint8Array(size));
+    this.pinnedCache = grow(this.pinnedCache, new Int8Array(size));
+  }
+}
+
+function f64(n: number): Float64Array {
+  return new Float64Array(Math.max(1, n));
+}

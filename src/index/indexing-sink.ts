@@ -1,0 +1,74 @@
+import type { PageBatch, PageSink, SourceRegion } from '../source/memory-source.js';
+import { PAGE_ANON, PAGE_EXCLUSIVE, PAGE_NO_PHYS } from '../source/memory-source.js';
+import { KIND_INDEX, pageKind } from '../source/mapping-kind.js';
+import type { PageHasher } from '../hash/page-hasher.js';
+import type { PhysicalPages } from '../live/physical-pages.js';
+import {
+  META_ANON,
+  META_COMPATIBLE,
+  META_EXCLUSIVE,
+  META_MERGEABLE_NOW,
+  META_NO_PHYS,
+  META_ZERO_PFN,
+  type PageIndex,
+  packMeta,
+} from './page-index.js';
+
+/**
+ * The sink of the scan: hashes each batch in one call and appends one record per page to the
+ * index. Per page it does arithmetic only; the kernel is asked about a frame only for a
+ * zero-content page mapped more than once (is it the kernel's zero page?), and the answer is
+ * remembered.
+ */
+export class IndexingSink implements PageSink {
+  processIndex = 0;
+  private readonly zeroPfns = new Set<number>();
+  private readonly otherPfns = new Set<number>();
+
+  constructor(
+    private readonly index: PageIndex,
+    private readonly hasher: PageHasher,
+    private readonly pageSize: number,
+    private readonly zeroHash: { hi: number; lo: number },
+    private readonly physical: PhysicalPages | null,
+  ) {}
+
+  pages(region: SourceRegion, batch: PageBatch): void {
+    const index = this.index;
+    const count = batch.count;
+    index.reserve(count);
+    const at = index.length;
+    this.hasher.hashPages(batch.data, count, this.pageSize, index.hashHi, index.hashLo, at);
+
+    const regionFlags = (region.ksmCompatible === true ? META_COMPATIBLE : 0) | (region.mergeableNow === true ? META_MERGEABLE_NOW : 0);
+    const anonKind = KIND_INDEX[pageKind(region.kind, true)];
+    const fileKind = KIND_INDEX[pageKind(region.kind, false)];
+    const { hi: zHi, lo: zLo } = this.zeroHash;
+    const pfnLo = index.pfnLo;
+    const meta = index.meta;
+    for (let i = 0; i < count; i++) {
+      const f = batch.flags[i] as number;
+      const pfn = batch.pfn[i] as number;
+      const anon = (f & PAGE_ANON) !== 0;
+      let flags = regionFlags | (anon ? META_ANON : 0) | ((f & PAGE_EXCLUSIVE) !== 0 ? META_EXCLUSIVE : 0) | ((f & PAGE_NO_PHYS) !== 0 ? META_NO_PHYS : 0);
+      const slot = at + i;
+      if (anon && (f & PAGE_EXCLUSIVE) === 0 && index.hashHi[slot] === zHi && index.hashLo[slot] === zLo) {
+        // A zero-content page mapped more than once: the kernel's zero page, or a zero-filled
+        // page shared by fork. Without PFNs the zero page is by far the likelier.
+        if ((f & PAGE_NO_PHYS) !== 0 ? true : this.isZeroPfn(pfn)) flags |= META_ZERO_PFN;
+      }
+      pfnLo[slot] = pfn % 0x1_0000_0000;
+      meta[slot] = packMeta(this.processIndex, anon ? anonKind : fileKind, flags, pfn);
+    }
+    index.length = at + count;
+  }
+
+  private isZeroPfn(pfn: number): boolean {
+    if (this.zeroPfns.has(pfn)) return true;
+    if (this.otherPfns.has(pfn) || this.physical === null) return false;
+    const zero = this.physical.isZeroPage(pfn);
+    if (zero) this.zeroPfns.add(pfn);
+    else if (this.otherPfns.size < 1_000_000) this.otherPfns.add(pfn);
+    return zero;
+  }
+}

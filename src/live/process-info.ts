@@ -1,0 +1,69 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import type { ProcessInfo } from '../source/memory-source.js';
+
+/** Every numeric entry of /proc: the pids alive now. */
+export function listPids(): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (/^\d+$/.test(name)) pids.push(Number(name));
+  }
+  return pids.sort((a, b) => a - b);
+}
+
+/** Reads comm, cmdline and ppid; null when the process is gone (or never was). */
+export function readProcessInfo(pid: number): ProcessInfo | null {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return null;
+  }
+  // comm sits in parentheses and may itself contain ") ": the fields follow the last one.
+  const open = stat.indexOf('(');
+  const close = stat.lastIndexOf(')');
+  const command = stat.slice(open + 1, close);
+  const rest = stat.slice(close + 2).split(' ');
+  const ppid = Number(rest[1]);
+  let cmdline = '';
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    // Unreadable cmdline (a kernel thread, or a process exiting): comm is enough to name it.
+  }
+  const args = splitCmdline(cmdline);
+  return {
+    pid,
+    ppid: Number.isFinite(ppid) ? ppid : null,
+    command,
+    cmdline: args.join(' '),
+    chromiumType: chromiumProcessType(command, args),
+  };
+}
+
+/** cmdline is NUL-separated, but a process may rewrite it as one space-separated string. */
+export function splitCmdline(raw: string): string[] {
+  const trimmed = raw.endsWith('\0') ? raw.slice(0, -1) : raw;
+  if (trimmed === '') return [];
+  const parts = trimmed.split('\0');
+  if (parts.length === 1) return trimmed.split(' ').filter((p) => p !== '');
+  return parts;
+}
+
+const CHROMIUM_EXE = /(^|\/)(chromium|chromium-browser|chrome|google-chrome|headless_shell|chrome_crashpad_handler|msedge|brave|electron)([-_.][\w.-]*)?$/i;
+
+/**
+ * Chromium's process type: the --type= switch, "browser" when a Chromium executable has none.
+ * Null for anything that is not Chromium.
+ */
+export function chromiumProcessType(command: string, args: readonly string[]): string | null {
+  let type: string | null = null;
+  let subType: string | null = null;
+  for (const a of args) {
+    if (a.startsWith('--type=')) type = a.slice(7);
+    else if (a.startsWith('--utility-sub-type=')) subType = a.slice(19);
+  }
+  if (type !== null) return subType !== null && type === 'utility' ? `utility:${subType}` : type;
+  const exe = args[0] ?? '';
+  if (CHROMIUM_EXE.test(exe) || /^(chromium|chrome)$/i.test(command)) return 'browser';
+  return null;
+}

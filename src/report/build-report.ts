@@ -1,0 +1,133 @@
+import { release } from 'node:os';
+import type { ScanResult } from '../scan/scan.js';
+import type { ScopeResult } from '../analysis/ksm-model.js';
+import { RMAP_ITEM_BYTES } from '../analysis/ksm-model.js';
+import { KIND_LABEL, MAPPING_KINDS } from '../source/mapping-kind.js';
+import { SCHEMA_VERSION, type Estimate, type KindRow, type ProcessRow, type Report } from './report.js';
+
+const SCOPE_DESCRIPTION: Record<ScopeResult['scope'], string> = {
+  'enable-all': 'if KSM were enabled for these processes (prctl PR_SET_MEMORY_MERGE, systemd MemoryKSM=yes)',
+  'mergeable-now': 'what KSM merges today: only VMAs already marked mergeable (madvise MADV_MERGEABLE or the prctl)',
+};
+
+export function buildReport(scan: ScanResult, meta: { version: string; root: boolean; now?: Date }): Report {
+  const { model, pageSize, settings } = scan;
+  const content = model.content;
+  const naiveDuplicateBytes = content.naiveDuplicatePages * pageSize;
+  const pfnsVisible = scan.sources.length > 0 && scan.sources.every((s) => s.hasPhysicalInfo);
+
+  const estimates: Estimate[] = model.scopes.map((s) => {
+    const metadataBytes = s.rmapItems * RMAP_ITEM_BYTES;
+    return {
+      scope: s.scope,
+      description: SCOPE_DESCRIPTION[s.scope],
+      ramFreedBytes: s.ramFreedPages * pageSize,
+      ramFreedPages: s.ramFreedPages,
+      naiveDuplicateBytes,
+      counters: {
+        pages_shared: s.pagesShared,
+        pages_sharing: s.pagesSharing,
+        ksm_zero_pages: s.ksmZeroPages,
+        pages_unshared: s.pagesUnshared,
+        use_zero_pages: settings.useZeroPages ? 1 : 0,
+        max_page_sharing: settings.maxPageSharing,
+      },
+      rmapItems: s.rmapItems,
+      metadataBytes,
+      generalProfitBytes: (s.pagesSharing + s.ksmZeroPages) * pageSize - metadataBytes,
+      netSavingBytes: s.ramFreedPages * pageSize - metadataBytes,
+    };
+  });
+  const main = model.scopes[0];
+  const estimate = estimates[0];
+  if (main === undefined || estimate === undefined) throw new Error('the model returned no scope');
+
+  const byKind: KindRow[] = MAPPING_KINDS.map((kind, k) => ({
+    kind,
+    label: KIND_LABEL[kind],
+    virtualPages: sum(scan.sources.map((s) => s.virtualPagesByKind[k] ?? 0)),
+    residentPages: at(content.byKind.resident, k),
+    zeroPages: at(content.byKind.zero, k),
+    dupWithinProcess: at(content.byKind.dupWithin, k),
+    dupAcrossProcesses: at(content.byKind.dupAcross, k),
+    ksmSaveablePages: at(main.ramFreedByKind, k),
+  }));
+  // Zero-page PTEs are "resident" in pagemap but cost nothing; they are not virtual pages of
+  // another kind, so the virtual column stays by region.
+
+  const processes: ProcessRow[] = scan.sources.map((s, p) => {
+    const merging = at(main.perProcess.mergingPages, p);
+    const zero = at(main.perProcess.zeroPages, p);
+    const rmap = at(main.perProcess.rmapItems, p);
+    return {
+      pid: s.info.pid,
+      command: s.info.command,
+      chromiumType: s.info.chromiumType,
+      source: s.label,
+      virtualPages: sum(Array.from(s.virtualPagesByKind)),
+      residentPages: at(content.byProcess.resident, p),
+      swappedPages: s.swappedPages,
+      anonPages: at(content.byProcess.anon, p),
+      zeroPages: at(content.byProcess.zero, p),
+      dupWithinProcess: at(content.byProcess.dupWithin, p),
+      dupAcrossProcesses: at(content.byProcess.dupAcross, p),
+      ramFreedBytes: at(main.perProcess.ramFreedPages, p) * pageSize,
+      ksm_merging_pages: merging,
+      ksm_zero_pages: zero,
+      ksm_rmap_items: rmap,
+      ksm_process_profit: (merging + zero) * pageSize - rmap * RMAP_ITEM_BYTES,
+      mergeableNow: s.mergeableNow,
+      regionsSkipped: s.regionsSkipped,
+    };
+  });
+
+  const caveats: string[] = [];
+  if (!pfnsVisible && scan.sources.length > 0) {
+    caveats.push(
+      'physical frame numbers were hidden (they need CAP_SYS_ADMIN: run as root): pages already shared by fork cannot be told apart, so RAM freed is an upper bound',
+    );
+  }
+  if (settings.source === 'defaults') caveats.push('KSM is not available on this kernel: the kernel defaults (use_zero_pages 0, max_page_sharing 256) were assumed');
+  caveats.push('a static picture: pages that change between two KSM scans (volatile) will not merge, and KSM needs time to get there');
+
+  const residentPages = sum(Array.from(content.byProcess.resident));
+  return {
+    schemaVersion: SCHEMA_VERSION,
+    tool: { name: 'samepage', version: meta.version },
+    createdAt: (meta.now ?? new Date()).toISOString(),
+    host: { kernel: release(), pageSize, root: meta.root, pfnsVisible },
+    ksm: { useZeroPages: settings.useZeroPages, maxPageSharing: settings.maxPageSharing, settingsSource: settings.source, runNow: settings.run },
+    estimate,
+    scopes: estimates,
+    totals: {
+      processes: scan.sources.length,
+      regions: sum(scan.sources.map((s) => s.regions)),
+      regionsSkipped: sum(scan.sources.map((s) => s.regionsSkipped)),
+      virtualPages: sum(byKind.map((k) => k.virtualPages)),
+      residentPages,
+      swappedPages: sum(scan.sources.map((s) => s.swappedPages)),
+      anonPages: sum(Array.from(content.byProcess.anon)),
+      zeroContentPages: sum(Array.from(content.byProcess.zero)),
+      zeroPageMappings: sum(Array.from(content.byKind.zeroPageMapped)),
+      distinctContents: content.distinctContents,
+      eligiblePages: main.rmapItems + main.ksmZeroPages,
+      scannedBytes: scan.scannedBytes,
+      elapsedMs: Math.round(scan.elapsedMs),
+    },
+    byKind,
+    processes,
+    skipped: scan.skipped,
+    warnings: scan.warnings,
+    caveats,
+  };
+}
+
+function at(a: Float64Array, i: number): number {
+  return a[i] ?? 0;
+}
+
+function sum(values: readonly number[]): number {
+  let t = 0;
+  for (const v of values) t += v;
+  return t;
+}

@@ -1,0 +1,104 @@
+/**
+ * The one serialisable result of a scan. Reporters (table, JSON) only render it; tests assert on
+ * it first. docs/report-schema.md documents every field; bump SCHEMA_VERSION on any change
+ * that is not a pure addition.
+ */
+export const SCHEMA_VERSION = 1;
+
+export interface Report {
+  schemaVersion: number;
+  tool: { name: 'samepage'; version: string };
+  createdAt: string;
+  host: { kernel: string; pageSize: number; root: boolean; pfnsVisible: boolean };
+  ksm: { useZeroPages: boolean; maxPageSharing: number; settingsSource: 'sysfs' | 'flags' | 'defaults'; runNow: number | null };
+  /** The default scope: "if KSM were enabled for these processes" (PR_SET_MEMORY_MERGE / MemoryKSM=yes). */
+  estimate: Estimate;
+  /** Both scopes, the default one first. */
+  scopes: Estimate[];
+  totals: Totals;
+  byKind: KindRow[];
+  processes: ProcessRow[];
+  skipped: Skipped[];
+  warnings: string[];
+  /** Limits of what this scan could know (no PFNs, cores...), in words. */
+  caveats: string[];
+}
+
+export interface Estimate {
+  scope: 'enable-all' | 'mergeable-now';
+  description: string;
+  /** Physical memory KSM would free compared with now: distinct frames released. */
+  ramFreedBytes: number;
+  ramFreedPages: number;
+  /** Identical contents among all resident pages, ignoring what KSM can merge: never the saving. */
+  naiveDuplicateBytes: number;
+  /** What /sys/kernel/mm/ksm would read once KSM has converged on these processes alone. */
+  counters: { pages_shared: number; pages_sharing: number; ksm_zero_pages: number; pages_unshared: number; use_zero_pages: number; max_page_sharing: number };
+  /** rmap_items KSM would keep, one per page it tracks. */
+  rmapItems: number;
+  /** KSM's metadata: rmap_items x 64 bytes. */
+  metadataBytes: number;
+  /** general_profit as the kernel computes it: (pages_sharing + ksm_zero_pages) x page size - metadata. */
+  generalProfitBytes: number;
+  /** RAM freed less KSM's metadata. */
+  netSavingBytes: number;
+}
+
+export interface Totals {
+  processes: number;
+  regions: number;
+  regionsSkipped: number;
+  virtualPages: number;
+  residentPages: number;
+  swappedPages: number;
+  anonPages: number;
+  zeroContentPages: number;
+  /** PTEs that map the kernel's shared zero page (read but never written). */
+  zeroPageMappings: number;
+  distinctContents: number;
+  /** Resident pages KSM could track in the default scope. */
+  eligiblePages: number;
+  scannedBytes: number;
+  elapsedMs: number;
+}
+
+export interface KindRow {
+  kind: string;
+  label: string;
+  virtualPages: number;
+  residentPages: number;
+  zeroPages: number;
+  dupWithinProcess: number;
+  dupAcrossProcesses: number;
+  /** RAM KSM would free, by the kind of the freed frame (default scope). */
+  ksmSaveablePages: number;
+}
+
+export interface ProcessRow {
+  pid: number;
+  command: string;
+  chromiumType: string | null;
+  source: string;
+  virtualPages: number;
+  residentPages: number;
+  swappedPages: number;
+  anonPages: number;
+  zeroPages: number;
+  dupWithinProcess: number;
+  dupAcrossProcesses: number;
+  ramFreedBytes: number;
+  /** /proc/PID/ksm_stat as it would read after convergence (default scope). */
+  ksm_merging_pages: number;
+  ksm_zero_pages: number;
+  ksm_rmap_items: number;
+  ksm_process_profit: number;
+  /** KSM merges in this process today (VmFlags "mg" on some VMA). */
+  mergeableNow: boolean;
+  regionsSkipped: number;
+}
+
+export interface Skipped {
+  pid: number | null;
+  source: string;
+  reason: string;
+}

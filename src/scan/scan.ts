@@ -1,0 +1,173 @@
+import { performance } from 'node:perf_hooks';
+import type { MemorySource, ProcessInfo, SourceRegion } from '../source/memory-source.js';
+import { createPageBatch } from '../source/memory-source.js';
+import { KIND_INDEX, MAPPING_KINDS, pageKind } from '../source/mapping-kind.js';
+import { createPageHasher, zeroPageHash, type PageHasher } from '../hash/page-hasher.js';
+import { PageIndex, MAX_PROCESSES } from '../index/page-index.js';
+import { IndexingSink } from '../index/indexing-sink.js';
+import { sortIndex } from '../index/radix-sort.js';
+import { runKsmModel, type ModelResult } from '../analysis/ksm-model.js';
+import type { KsmSettings } from '../analysis/ksm-settings.js';
+import type { PhysicalPages } from '../live/physical-pages.js';
+import { SourceError, UserError } from '../util/errors.js';
+import type { Skipped } from '../report/report.js';
+
+/** Opens one source lazily, so that a process that cannot be read is a skip, not a crash. */
+export interface SourceOpener {
+  label: string;
+  pid: number | null;
+  open(): MemorySource;
+}
+
+export interface ProgressReporter {
+  start(totalBytes: number): void;
+  advance(bytes: number): void;
+  finish(): void;
+}
+
+export interface ScanOptions {
+  pageSize: number;
+  settings: KsmSettings;
+  physical: PhysicalPages | null;
+  progress?: ProgressReporter;
+  hasher?: PageHasher;
+  /** Pages read and hashed per batch: 256 x 4 KiB = 1 MiB. */
+  batchPages?: number;
+}
+
+/** A scanned process (or core) and what the scan saw of it beyond its pages. */
+export interface ScannedSource {
+  info: ProcessInfo;
+  label: string;
+  hasPhysicalInfo: boolean;
+  virtualPagesByKind: Float64Array;
+  swappedPages: number;
+  regions: number;
+  regionsSkipped: number;
+  mergeableNow: boolean;
+}
+
+export interface ScanResult {
+  sources: ScannedSource[];
+  skipped: Skipped[];
+  warnings: string[];
+  model: ModelResult;
+  pageSize: number;
+  settings: KsmSettings;
+  indexBytes: number;
+  scannedBytes: number;
+  elapsedMs: number;
+}
+
+/**
+ * The pipeline: sources -> page batches -> hashing -> index -> sort -> KSM model.
+ * One failed region is a warning; one failed process is skipped and its pages dropped.
+ */
+export function runScan(openers: readonly SourceOpener[], opts: ScanOptions): ScanResult {
+  const began = performance.now();
+  const { pageSize } = opts;
+  if (openers.length > MAX_PROCESSES) throw new UserError(`too many processes selected (${openers.length}; at most ${MAX_PROCESSES})`);
+  const hasher = opts.hasher ?? createPageHasher();
+  const zeroHash = zeroPageHash(hasher, pageSize);
+  const skipped: Skipped[] = [];
+  const warnings: string[] = [];
+
+  // Open every source and read its regions first: the resident total sizes the index and the
+  // progress bar, and a process that cannot be read is known before any work is spent on it.
+  const opened: Array<{ source: MemorySource; regions: SourceRegion[] }> = [];
+  let residentHint = 0;
+  for (const opener of openers) {
+    try {
+      const source = opener.open();
+      try {
+        const regions = source.regions();
+        for (const r of regions) residentHint += r.residentPages ?? 0;
+        opened.push({ source, regions });
+      } catch (err) {
+        source.close();
+        throw err;
+      }
+    } catch (err) {
+      skipped.push({ pid: opener.pid, source: opener.label, reason: reasonOf(err) });
+    }
+  }
+
+  const index = new PageIndex(residentHint + 1024);
+  const sink = new IndexingSink(index, hasher, pageSize, zeroHash, opts.physical);
+  const batch = createPageBatch(pageSize, opts.batchPages ?? 256);
+  const scanned: ScannedSource[] = [];
+  opts.progress?.start(residentHint * pageSize);
+  let scannedBytes = 0;
+
+  for (const { source, regions } of opened) {
+    const processIndex = scanned.length;
+    const indexStart = index.length;
+    sink.processIndex = processIndex;
+    const entry: ScannedSource = {
+      info: source.info,
+      label: source.label,
+      hasPhysicalInfo: source.hasPhysicalInfo,
+      virtualPagesByKind: new Float64Array(MAPPING_KINDS.length),
+      swappedPages: 0,
+      regions: regions.length,
+      regionsSkipped: 0,
+      mergeableNow: regions.some((r) => r.mergeableNow === true),
+    };
+    let gone: SourceError | null = null;
+    for (const region of regions) {
+      const before = index.length;
+      try {
+        const tally = source.scanRegion(region, sink, batch);
+        const kind = KIND_INDEX[pageKind(region.kind, true)];
+        entry.virtualPagesByKind[kind] = (entry.virtualPagesByKind[kind] as number) + tally.virtualPages;
+        entry.swappedPages += tally.swappedPages;
+      } catch (err) {
+        if (err instanceof SourceError && err.processGone) {
+          gone = err;
+          break;
+        }
+        if (!(err instanceof SourceError)) throw err;
+        // Keep what the region gave before it failed: those pages were read and are real.
+        entry.regionsSkipped++;
+        warnings.push(`${source.label}: ${err.message}; region skipped`);
+      }
+      const bytes = (index.length - before) * pageSize;
+      scannedBytes += bytes;
+      opts.progress?.advance(bytes);
+    }
+    source.close();
+    if (gone !== null) {
+      // The process exited mid-scan: its pages describe memory that no longer exists.
+      index.length = indexStart;
+      skipped.push({ pid: source.info.pid, source: source.label, reason: gone.message });
+      continue;
+    }
+    scanned.push(entry);
+  }
+  opts.progress?.finish();
+
+  sortIndex(index);
+  const model = runKsmModel(index, {
+    processCount: scanned.length,
+    useZeroPages: opts.settings.useZeroPages,
+    maxPageSharing: opts.settings.maxPageSharing,
+    zeroHash,
+    physical: opts.physical,
+  });
+  return {
+    sources: scanned,
+    skipped,
+    warnings,
+    model,
+    pageSize,
+    settings: opts.settings,
+    indexBytes: index.bytes,
+    scannedBytes,
+    elapsedMs: performance.now() - began,
+  };
+}
+
+function reasonOf(err: unknown): string {
+  if (err instanceof UserError || err instanceof SourceError) return err.message;
+  throw err;
+}

@@ -1,0 +1,85 @@
+import type { MappingKind } from './mapping-kind.js';
+
+/** One process (or one core, one VM image) whose memory is read page by page. */
+export interface ProcessInfo {
+  pid: number;
+  ppid: number | null;
+  command: string;
+  cmdline: string;
+  /** Chromium's --type= switch ("browser" for the process without one), null when not Chromium. */
+  chromiumType: string | null;
+}
+
+/** One VMA (live) or one PT_LOAD segment (core). Addresses are plain numbers: user space fits in 2^53. */
+export interface SourceRegion {
+  start: number;
+  end: number;
+  perms: string;
+  offset: number;
+  inode: number;
+  path: string;
+  kind: MappingKind;
+  /** Whether KSM would accept this VMA once enabled for the process; null when unknown (cores). */
+  ksmCompatible: boolean | null;
+  /** Whether the VMA is marked mergeable today (VmFlags "mg"); null when unknown. */
+  mergeableNow: boolean | null;
+  /** Resident pages from smaps Rss; 0 lets a source skip the region without reading it. */
+  residentPages: number | null;
+}
+
+/**
+ * A batch of present pages of one region, filled by a source and handed to a sink.
+ * Sources reuse one batch for a whole scan: a sink must copy what it keeps.
+ */
+export interface PageBatch {
+  count: number;
+  /** Page contents, `count` pages back to back from offset 0. */
+  data: Buffer;
+  /** Virtual address of each page. */
+  vaddr: Float64Array;
+  /** Page frame number, 0 when hidden or unknown. */
+  pfn: Float64Array;
+  /** PAGE_* bits below. */
+  flags: Uint8Array;
+}
+
+/** The page maps an anonymous page (pagemap bit 61 clear): the only kind KSM merges. */
+export const PAGE_ANON = 1;
+/** The page is mapped exactly once (pagemap bit 56). */
+export const PAGE_EXCLUSIVE = 2;
+/** The kernel gave no physical information (a core, or PFNs hidden from a non-root reader). */
+export const PAGE_NO_PHYS = 4;
+
+export interface PageSink {
+  /** Called synchronously with each batch of present pages of `region`. */
+  pages(region: SourceRegion, batch: PageBatch): void;
+}
+
+/** What a region's scan found beyond the present pages handed to the sink. */
+export interface RegionTally {
+  /** Pages of the region in the address space. */
+  virtualPages: number;
+  swappedPages: number;
+}
+
+export interface MemorySource {
+  readonly info: ProcessInfo;
+  /** A label for messages: "pid 123 (cat)" or a core file's name. */
+  readonly label: string;
+  /** False for cores and snapshots: contents only, no flags, no physical sharing. */
+  readonly hasPhysicalInfo: boolean;
+  regions(): SourceRegion[];
+  /** Reads every present page of the region into the sink; throws SourceError on failure. */
+  scanRegion(region: SourceRegion, sink: PageSink, batch: PageBatch): RegionTally;
+  close(): void;
+}
+
+export function createPageBatch(pageSize: number, capacity: number): PageBatch {
+  return {
+    count: 0,
+    data: Buffer.alloc(pageSize * capacity),
+    vaddr: new Float64Array(capacity),
+    pfn: new Float64Array(capacity),
+    flags: new Uint8Array(capacity),
+  };
+}
