@@ -25,7 +25,7 @@ interface Io {
 /** The CLI: parses arguments, runs the command, prints, and returns the exit status. */
 export async function main(argv: readonly string[], io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   let status = EXIT_OK;
-  let usageError: string | null = null;
+  let failure: unknown = null;
   const parser = yargs([...argv])
     .scriptName('samepage')
     .usage('$0 <command> [options]')
@@ -46,19 +46,22 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
           .option('top', { type: 'number', default: 40, describe: 'rows of the process table' })
           .option('progress', { type: 'boolean', default: true, describe: 'a progress bar on stderr when it is a terminal (--no-progress: never)' })
           .check((a) => {
-            if (a.all && (a.pid.length > 0 || a.name.length > 0 || a.tree.length > 0 || a.chromium || a['chromium-all'])) {
+            const pids = a.pid ?? [];
+            const trees = a.tree ?? [];
+            if (a.all && (pids.length > 0 || (a.name ?? []).length > 0 || trees.length > 0 || a.chromium || a['chromium-all'])) {
               throw new Error('--all scans every process: it does not combine with --pid, --name, --tree or --chromium');
             }
-            for (const p of [...a.pid, ...a.tree]) {
+            for (const p of [...pids, ...trees]) {
               if (!Number.isInteger(p) || p <= 0) throw new Error(`not a pid: ${String(p)}`);
             }
             if (a['max-page-sharing'] !== undefined && (!Number.isInteger(a['max-page-sharing']) || a['max-page-sharing'] < 2)) {
               throw new Error('--max-page-sharing must be a whole number of at least 2');
             }
-            if (!Number.isInteger(a.top) || a.top < 1) throw new Error('--top must be a whole number of at least 1');
+            if (a.top !== undefined && (!Number.isInteger(a.top) || a.top < 1)) throw new Error('--top must be a whole number of at least 1');
             return true;
           }),
       async (a) => {
+        // Errors of the run itself are kept apart from yargs' usage errors (which get a --help hint).
         status = await scanCommand(
           {
             selection: { pids: a.pid, names: a.name, trees: a.tree, chromium: a.chromium, chromiumAll: a['chromium-all'], all: a.all },
@@ -69,34 +72,37 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
             progress: a.progress,
           },
           io,
-        );
+        ).catch((err: unknown) => {
+          failure = err;
+          return EXIT_ERROR;
+        });
       },
     )
     .strict()
+    .strictOptions()
     .help()
     .version(readVersion())
     .wrap(Math.min(110, io.stdout.columns ?? 100))
     .exitProcess(false)
     .fail((msg, err) => {
-      usageError = msg ?? (err instanceof UserError ? err.message : null) ?? String(err);
-      if (err !== undefined && !(err instanceof UserError) && msg === null) throw err;
+      // Stop parsing here: without a throw yargs would go on and run the command.
+      throw new UsageError(msg ?? (err instanceof Error ? err.message : String(err)));
     });
 
   try {
     await parser.parseAsync();
   } catch (err) {
-    if (usageError !== null) {
-      io.stderr.write(`samepage: ${usageError}\nTry 'samepage --help'.\n`);
+    if (err instanceof UsageError) {
+      io.stderr.write(`samepage: ${err.message}\nTry 'samepage --help'.\n`);
       return EXIT_ERROR;
     }
     return reportError(err, io);
   }
-  if (usageError !== null) {
-    io.stderr.write(`samepage: ${usageError}\nTry 'samepage --help'.\n`);
-    return EXIT_ERROR;
-  }
+  if (failure !== null) return reportError(failure, io);
   return status;
 }
+
+class UsageError extends Error {}
 
 interface ScanCommandOptions {
   selection: Parameters<typeof selectProcesses>[0];
