@@ -10,7 +10,7 @@ import { renderJson } from './reporters/json.js';
 import { renderTable } from './reporters/table.js';
 import { terminalProgress } from './reporters/progress-bar.js';
 import { isRoot, systemPageSize } from './util/system.js';
-import { UserError } from './util/errors.js';
+import { EXIT_NO_PERMISSION, UserError } from './util/errors.js';
 
 /** Exit statuses: everything scanned; scanned but something skipped; nothing useful (bad input). */
 export const EXIT_OK = 0;
@@ -141,7 +141,8 @@ async function scanCommand(opts: ScanCommandOptions, io: Io): Promise<number> {
     if (scan.sources.length === 0) {
       const reasons = scan.skipped.map((k) => k.reason);
       const unique = [...new Set(reasons)];
-      throw new UserError(unique.length === 1 ? (unique[0] as string) : `nothing could be scanned:\n  ${reasons.join('\n  ')}`);
+      const code = scan.skipped.every((k) => k.permissionDenied) ? EXIT_NO_PERMISSION : EXIT_ERROR;
+      throw new UserError(unique.length === 1 ? (unique[0] as string) : `nothing could be scanned:\n  ${reasons.join('\n  ')}`, code);
     }
     const report = buildReport(scan, { version: readVersion(), root });
     io.stdout.write(opts.json ? renderJson(report) : renderTable(report, { maxProcesses: opts.top }));

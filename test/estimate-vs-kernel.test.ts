@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startPagefill, stopAllFixtures, type Fixture } from './support/fixtures.js';
 import { withKsm, type KsmResult } from './support/ksm.js';
 import { pidArgs, scanJson } from './support/samepage.js';
-import type { Report } from '../src/report/report.js';
+import type { Estimate, Report } from '../src/report/report.js';
 
 const PAGE_KB = 4; // only for converting Pss (kB) to pages below; the report carries its own page size
 
@@ -42,10 +42,16 @@ function otherMergeableProcesses(ours: Set<number>): number[] {
   return others;
 }
 
-async function compare(useZeroPages: 0 | 1): Promise<{ report: Report; kernel: KsmResult }> {
+/** No prctl: only the regions madvise(MADV_MERGEABLE) marks are merged ("what KSM merges today"). */
+const MADVISE_WORKLOAD: string[][] = [
+  ['anon:300:seq=1:madvise', 'anon:200:seq=2', 'anon:100:zero:madvise', 'filepriv:40:seq=3:madvise'],
+  ['anon:300:seq=1:madvise', 'anon:200:seq=2', 'anon:50:zero', 'filepriv:40:seq=3:madvise', 'fork:2'],
+];
+
+async function compare(useZeroPages: 0 | 1, workload = WORKLOAD): Promise<{ report: Report; kernel: KsmResult }> {
   const fixtures: Fixture[] = [];
   try {
-    for (const ops of WORKLOAD) fixtures.push(await startPagefill(ops));
+    for (const ops of workload) fixtures.push(await startPagefill(ops));
     const pids = fixtures.flatMap((f) => [f.pid, ...f.childPids]);
     return await withKsm({ useZeroPages }, async (ksm) => {
       expect(otherMergeableProcesses(new Set(pids)), 'other KSM-mergeable processes are running: they would merge with the test processes').toEqual([]);
@@ -59,19 +65,35 @@ async function compare(useZeroPages: 0 | 1): Promise<{ report: Report; kernel: K
 }
 
 describe.each([0, 1] as const)('estimate vs the kernel, use_zero_pages %i', (useZeroPages) => {
-  it('matches what KSM merges: counters, per-process ksm_merging_pages, RAM freed', async () => {
+  it('if KSM were enabled (prctl): counters, per-process ksm_merging_pages, RAM freed', async () => {
     const { report, kernel } = await compare(useZeroPages);
-    const e = report.estimate;
+    checkAgainstKernel(report.estimate, report, kernel, useZeroPages);
+  });
+
+  it('what KSM merges today (madvise on some regions only)', async () => {
+    const { report, kernel } = await compare(useZeroPages, MADVISE_WORKLOAD);
+    const today = report.scopes.find((s) => s.scope === 'mergeable-now');
+    if (today === undefined) throw new Error('no mergeable-now scope in the report');
+    checkAgainstKernel(today, report, kernel, useZeroPages, 'mergeable-now');
+    // Enabling KSM for the whole processes would merge more than the madvised regions.
+    expect(report.estimate.ramFreedPages).toBeGreaterThan(today.ramFreedPages);
+  });
+});
+
+function checkAgainstKernel(e: Estimate, report: Report, kernel: KsmResult, useZeroPages: 0 | 1, scope: 'enable-all' | 'mergeable-now' = 'enable-all'): void {
+  {
     const g = kernel.global;
     const ramFreedKernelPages = kernel.pssAnonDropKb / PAGE_KB;
     console.log(
       JSON.stringify({
         useZeroPages,
+        scope,
         samepage: { ...e.counters, ramFreedPages: e.ramFreedPages, rmapItems: e.rmapItems, generalProfit: e.generalProfitBytes },
         kernel: { pages_shared: g.pages_shared, pages_sharing: g.pages_sharing, ksm_zero_pages: g.ksm_zero_pages, ramFreedPages: ramFreedKernelPages, general_profit: g.general_profit, fullScans: kernel.fullScans },
         perProcess: report.processes.map((p) => {
           const k = kernel.processes.find((x) => x.pid === p.pid);
-          return { pid: p.pid, samepage: [p.ksm_merging_pages, p.ksm_zero_pages, p.ksm_rmap_items], kernel: [k?.ksm_merging_pages, k?.ksm_zero_pages, k?.ksm_rmap_items] };
+          const q = scope === 'enable-all' ? p : p.mergeableNowScope;
+          return { pid: p.pid, samepage: [q.ksm_merging_pages, q.ksm_zero_pages, q.ksm_rmap_items], kernel: [k?.ksm_merging_pages, k?.ksm_zero_pages, k?.ksm_rmap_items] };
         }),
       }),
     );
@@ -83,12 +105,13 @@ describe.each([0, 1] as const)('estimate vs the kernel, use_zero_pages %i', (use
     expect(within(e.counters.ksm_zero_pages, g.ksm_zero_pages, 0.005), `ksm_zero_pages ${e.counters.ksm_zero_pages} vs kernel ${g.ksm_zero_pages}`).toBe(true);
     expect(within(e.ramFreedPages, ramFreedKernelPages, 0.005), `RAM freed ${e.ramFreedPages} pages vs kernel Pss_Anon drop ${ramFreedKernelPages}`).toBe(true);
     for (const k of kernel.processes) {
-      const p = report.processes.find((x) => x.pid === k.pid);
+      const row = report.processes.find((x) => x.pid === k.pid);
+      const p = row === undefined ? undefined : scope === 'enable-all' ? row : row.mergeableNowScope;
       expect(p, `pid ${k.pid} in the report`).toBeDefined();
       expect(within(p?.ksm_merging_pages ?? -1, k.ksm_merging_pages, 0.005), `pid ${k.pid} ksm_merging_pages ${p?.ksm_merging_pages} vs ${k.ksm_merging_pages}`).toBe(true);
       expect(within(p?.ksm_zero_pages ?? -1, k.ksm_zero_pages, 0.005), `pid ${k.pid} ksm_zero_pages ${p?.ksm_zero_pages} vs ${k.ksm_zero_pages}`).toBe(true);
     }
     // The naive count is shown beside the estimate, and is larger: it ignores eligibility.
     expect(e.naiveDuplicateBytes).toBeGreaterThan(e.ramFreedBytes);
-  });
-});
+  }
+}

@@ -1,12 +1,16 @@
 // Smoke test of the test harness against the real kernel: pagefill processes with known
 // pages, merged by the real KSM. The logged counters double as evidence of how the kernel
 // counts (incidental pages of a tiny C process, zero pages, fork-shared pages, chains).
+//
+// Other mergeable processes on the machine (a browser started with PR_SET_MEMORY_MERGE, say)
+// are scanned too and show up in the global counters: exact global checks are made only when
+// there are none (r.otherMergeablePids); the per-process checks hold either way.
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Fixture } from './support/fixtures.js';
 import { startPagefill, stopAllFixtures } from './support/fixtures.js';
 import type { KsmOptions, KsmResult, KsmSettings } from './support/ksm.js';
-import { KSM_LOCK_FILE, readGlobal, readKsmSettings, withKsm } from './support/ksm.js';
+import { holdKsmLock, KSM_LOCK_FILE, readGlobal, readKsmSettings, withKsm } from './support/ksm.js';
 
 /** Starts one pagefill per ops list inside a KSM session, merges, logs, stops them. */
 async function merge(label: string, opts: KsmOptions, opsList: string[][]): Promise<{ r: KsmResult; fx: Fixture[] }> {
@@ -17,6 +21,9 @@ async function merge(label: string, opts: KsmOptions, opsList: string[][]): Prom
       const pids = fx.flatMap((f) => [f.pid, ...f.childPids]);
       const r = await ksm.runToConvergence(pids);
       const { global: g } = r;
+      if (r.otherMergeablePids.length > 0) {
+        console.log(`[${label}] other mergeable processes in the global counters: ${r.otherMergeablePids.join(' ')}`);
+      }
       console.log(
         `[${label}] ${r.elapsedMs} ms, ${r.fullScans} full scans | pages_shared ${g.pages_shared} ` +
           `pages_sharing ${g.pages_sharing} pages_unshared ${g.pages_unshared} pages_volatile ${g.pages_volatile} ` +
@@ -41,11 +48,24 @@ async function merge(label: string, opts: KsmOptions, opsList: string[][]): Prom
 const sum = (r: KsmResult, key: 'ksm_merging_pages' | 'ksm_zero_pages'): number =>
   r.processes.reduce((s, p) => s + p[key], 0);
 
+/** Global counters are ours alone only when KSM scanned nothing else. */
+const alone = (r: KsmResult): boolean => r.otherMergeablePids.length === 0;
+
+/** Reads the KSM settings while no session (of any test run) can be changing them. */
+async function settingsAtRest(): Promise<KsmSettings> {
+  const release = await holdKsmLock();
+  try {
+    return await readKsmSettings();
+  } finally {
+    await release();
+  }
+}
+
 describe('KSM harness against the real kernel', () => {
   let before: KsmSettings;
 
   beforeAll(async () => {
-    before = await readKsmSettings();
+    before = await settingsAtRest();
   });
 
   afterAll(async () => {
@@ -64,8 +84,10 @@ describe('KSM harness against the real kernel', () => {
   it('two processes with the same 64 seq pages merge pairwise', async () => {
     const ops = ['merge:any', 'anon:64:seq=7'];
     const { r } = await merge('seq=7 x2', { useZeroPages: 0 }, [ops, ops]);
-    expect(r.global.pages_shared).toBeGreaterThanOrEqual(64);
-    expect(r.global.pages_sharing).toBeGreaterThanOrEqual(64);
+    if (alone(r)) {
+      expect(r.global.pages_shared).toBeGreaterThanOrEqual(64);
+      expect(r.global.pages_sharing).toBeGreaterThanOrEqual(64);
+    }
     for (const p of r.processes) expect(p.ksm_merging_pages).toBeGreaterThanOrEqual(64);
     // 64 pages of one of the two copies are freed: 256 kB of Pss_Anon, at least.
     expect(r.pssAnonDropKb).toBeGreaterThanOrEqual(64 * 4 - 8);
@@ -73,13 +95,17 @@ describe('KSM harness against the real kernel', () => {
 
   it('300 zero pages, use_zero_pages=0: chained KSM pages of 256 mappings', async () => {
     const { r } = await merge('zero x300, uzp=0', { useZeroPages: 0 }, [['merge:any', 'anon:300:zero']]);
+    const [p] = r.processes;
     expect(r.global.use_zero_pages).toBe(0);
     expect(r.global.ksm_zero_pages).toBe(0);
-    // ceil(300 / max_page_sharing 256) = 2 KSM pages of zeros (more if other pages are zero too).
-    expect(r.global.pages_shared).toBeGreaterThanOrEqual(2);
-    expect(r.global.pages_sharing).toBeGreaterThanOrEqual(298);
-    expect(r.global.stable_node_chains).toBeGreaterThanOrEqual(1);
-    expect(r.global.stable_node_dups).toBeGreaterThanOrEqual(2);
+    expect(p?.ksm_merging_pages).toBeGreaterThanOrEqual(300);
+    if (alone(r)) {
+      // ceil(300 / max_page_sharing 256) = 2 KSM pages of zeros in one chain.
+      expect(r.global.pages_shared).toBeGreaterThanOrEqual(2);
+      expect(r.global.pages_sharing).toBeGreaterThanOrEqual(298);
+      expect(r.global.stable_node_chains).toBeGreaterThanOrEqual(1);
+      expect(r.global.stable_node_dups).toBeGreaterThanOrEqual(2);
+    }
   });
 
   it('300 zero pages, use_zero_pages=1: mapped to the zero page, counted in ksm_zero_pages', async () => {
@@ -87,6 +113,7 @@ describe('KSM harness against the real kernel', () => {
     expect(r.global.use_zero_pages).toBe(1);
     expect(r.global.ksm_zero_pages).toBeGreaterThanOrEqual(300);
     expect(sum(r, 'ksm_zero_pages')).toBeGreaterThanOrEqual(300);
+    expect(sum(r, 'ksm_merging_pages')).toBeLessThan(300);
     // The zero page is not counted in Pss at all: the whole 300 pages drop.
     expect(r.pssAnonDropKb).toBeGreaterThanOrEqual(300 * 4);
   });
@@ -96,19 +123,23 @@ describe('KSM harness against the real kernel', () => {
     const [p] = r.processes;
     expect(p?.ksm_merge_any).toBe(false);
     expect(p?.ksm_mergeable).toBe(true);
-    expect(r.global.pages_shared).toBe(1);
-    expect(r.global.pages_sharing).toBe(63);
     expect(p?.ksm_merging_pages).toBe(64);
+    expect(p?.ksm_rmap_items).toBe(64);
+    if (alone(r)) {
+      expect(r.global.pages_shared).toBe(1);
+      expect(r.global.pages_sharing).toBe(63);
+    }
   });
 
   it('what does not merge: untouched, zero-page-mapped, MAP_SHARED; what does: file CoW copies', async () => {
     const ops = ['merge:any', 'untouched:100', 'readonly:100', 'shared:100:byte=9:madvise', 'filepriv:50:byte=3'];
     const { r } = await merge('kinds', { useZeroPages: 0 }, [ops]);
     const [p] = r.processes;
-    // The 50 private copies of file pages make one KSM page with 49 more mappings; the 100
-    // MAP_SHARED pages would add 99 if they merged.
-    expect(r.global.pages_sharing).toBeGreaterThanOrEqual(49);
-    expect(r.global.pages_sharing).toBeLessThan(49 + 99);
+    // The 50 private copies of file pages merge (into one KSM page); the 100 MAP_SHARED pages
+    // would add 100 more merging pages if they merged.
+    expect(p?.ksm_merging_pages).toBeGreaterThanOrEqual(50);
+    expect(p?.ksm_merging_pages).toBeLessThan(50 + 100);
+    if (alone(r)) expect(r.global.pages_sharing).toBeGreaterThanOrEqual(49);
     // Untouched, zero-page-mapped and MAP_SHARED pages are not even tracked (no rmap_item):
     // only the 50 file copies and the process's own incidental pages are.
     expect(p?.ksm_rmap_items).toBeLessThan(50 + 100);
@@ -123,8 +154,7 @@ describe('KSM harness against the real kernel', () => {
       throw new Error('boom');
     });
     await expect(boom).rejects.toThrow('boom');
-    expect(await readKsmSettings()).toEqual(before);
-    expect(spawnSync('flock', ['-n', KSM_LOCK_FILE, 'true']).status).toBe(0);
+    expect(await settingsAtRest()).toEqual(before);
   });
 
   it('fork-shared pages: one frame per content, every mapping counted in pages_sharing', async () => {
@@ -133,8 +163,11 @@ describe('KSM harness against the real kernel', () => {
     expect(fx[0]?.childPids).toHaveLength(2);
     // byte=5: 3 x 64 mappings of one KSM page (1 shared + 191 sharing);
     // childwrite seq=4: 16 KSM pages each mapped by the two children (16 shared + 16 sharing).
-    expect(r.global.pages_sharing).toBeGreaterThanOrEqual(191 + 16);
+    if (alone(r)) expect(r.global.pages_sharing).toBeGreaterThanOrEqual(191 + 16);
+    expect(r.processes[0]?.ksm_merging_pages).toBeGreaterThanOrEqual(64);
     for (const p of r.processes.slice(1)) expect(p.ksm_merging_pages).toBeGreaterThanOrEqual(64 + 16);
+    // RAM actually freed is far less than pages_sharing says: 63 + 16 pages (+ incidental).
+    expect(r.pssAnonDropKb).toBeGreaterThanOrEqual((63 + 16) * 4 - 8);
   });
 
   it('max_page_sharing 10: 100 identical pages need 10 KSM copies', async () => {
@@ -142,14 +175,19 @@ describe('KSM harness against the real kernel', () => {
       ['anon:100:byte=1:madvise'],
     ]);
     expect(r.global.max_page_sharing).toBe(10);
-    expect(r.global.pages_shared).toBe(10);
-    expect(r.global.pages_sharing).toBe(90);
-    expect(r.global.stable_node_chains).toBe(1);
-    expect(r.global.stable_node_dups).toBe(10);
+    expect(r.processes[0]?.ksm_merging_pages).toBe(100);
+    // 10 copies of the page freed 90 of 100: 360 kB (less a few kB of rounding in Pss).
+    expect(r.pssAnonDropKb).toBeGreaterThanOrEqual(90 * 4 - 4);
+    if (alone(r)) {
+      expect(r.global.pages_shared).toBe(10);
+      expect(r.global.pages_sharing).toBe(90);
+      expect(r.global.stable_node_chains).toBe(1);
+      expect(r.global.stable_node_dups).toBe(10);
+    }
   });
 
   it('leaves every KSM setting as it found it, run included', async () => {
-    const after = await readKsmSettings();
+    const after = await settingsAtRest();
     console.log('[settings] before', JSON.stringify(before), 'after', JSON.stringify(after));
     expect(after).toEqual(before);
     expect(after.run).toBe('0');

@@ -3,7 +3,7 @@ import type { MemorySource, PageBatch, PageSink, ProcessInfo, RegionTally, Sourc
 import { PAGE_ANON, PAGE_EXCLUSIVE, PAGE_NO_PHYS } from '../source/memory-source.js';
 import { PM_EXCLUSIVE_HI, PM_FILE_HI, PM_PRESENT_HI, PM_SWAPPED_HI, pfnOf } from './pagemap.js';
 import { parseSmaps } from './smaps.js';
-import { SourceError, UserError, errnoCode } from '../util/errors.js';
+import { EXIT_NO_PERMISSION, SourceError, UserError, errnoCode } from '../util/errors.js';
 
 /** Pagemap entries read per call: 512 KiB of entries covers 256 MiB of address space. */
 const PAGEMAP_CHUNK = 65536;
@@ -111,10 +111,13 @@ export class LiveSource implements MemorySource {
         n = readSync(this.memFd, batch.data, at * pageSize + filled, want - filled, vaddr + filled);
       } catch (err) {
         const code = errnoCode(err);
-        if (code === 'ESRCH') throw new SourceError(`pid ${this.info.pid} exited during the scan`, true);
+        if (code === 'ESRCH' || this.exited()) throw new SourceError(`pid ${this.info.pid} exited during the scan`, true);
         throw new SourceError(`cannot read ${describe(region)}: ${code ?? (err as Error).message}`);
       }
-      if (n === 0) throw new SourceError(`${describe(region)} was unmapped during the scan`);
+      if (n === 0) {
+        if (this.exited()) throw new SourceError(`pid ${this.info.pid} exited during the scan`, true);
+        throw new SourceError(`${describe(region)} was unmapped during the scan`);
+      }
       filled += n;
     }
     for (let k = 0; k < count; k++) {
@@ -128,6 +131,17 @@ export class LiveSource implements MemorySource {
     batch.count = at + count;
   }
 
+  /** Whether the process has exited (a zombie has no memory left to read). */
+  private exited(): boolean {
+    try {
+      const stat = readFileSync(`/proc/${this.info.pid}/stat`, 'latin1');
+      const state = stat.charAt(stat.lastIndexOf(')') + 2);
+      return state === 'Z' || state === 'X';
+    } catch {
+      return true;
+    }
+  }
+
   /** Reads up to `count` pagemap entries from virtual page `page`; returns how many were read. */
   private readPagemap(page: number, count: number): number {
     let filled = 0;
@@ -139,7 +153,11 @@ export class LiveSource implements MemorySource {
       } catch (err) {
         throw gone(this.info.pid, err);
       }
-      if (n === 0) break;
+      if (n === 0) {
+        // A short pagemap means the end of the address space, or a process that has exited.
+        if (this.exited()) throw new SourceError(`pid ${this.info.pid} exited during the scan`, true);
+        break;
+      }
       filled += n;
     }
     return Math.floor(filled / 8);
@@ -168,7 +186,7 @@ function openProc(pid: number, file: 'pagemap' | 'mem'): number {
   } catch (err) {
     const code = errnoCode(err);
     if (code === 'ENOENT' || code === 'ESRCH') throw new SourceError(`pid ${pid} exited before it could be read`, true);
-    if (code === 'EACCES' || code === 'EPERM') throw new UserError(permissionMessage(pid, file), 3);
+    if (code === 'EACCES' || code === 'EPERM') throw new UserError(permissionMessage(pid, file), EXIT_NO_PERMISSION);
     throw new SourceError(`pid ${pid}: cannot open /proc/${pid}/${file}: ${code ?? (err as Error).message}`);
   }
 }

@@ -38,9 +38,10 @@ export function buildReport(scan: ScanResult, meta: { version: string; root: boo
       netSavingBytes: s.ramFreedPages * pageSize - metadataBytes,
     };
   });
-  const main = model.scopes[0];
+  const main = model.scopes.find((s) => s.scope === 'enable-all');
+  const today = model.scopes.find((s) => s.scope === 'mergeable-now');
   const estimate = estimates[0];
-  if (main === undefined || estimate === undefined) throw new Error('the model returned no scope');
+  if (main === undefined || today === undefined || estimate === undefined) throw new Error('the model returned no scope');
 
   const byKind: KindRow[] = MAPPING_KINDS.map((kind, k) => ({
     kind,
@@ -76,6 +77,12 @@ export function buildReport(scan: ScanResult, meta: { version: string; root: boo
       ksm_zero_pages: zero,
       ksm_rmap_items: rmap,
       ksm_process_profit: (merging + zero) * pageSize - rmap * RMAP_ITEM_BYTES,
+      mergeableNowScope: {
+        ramFreedBytes: at(today.perProcess.ramFreedPages, p) * pageSize,
+        ksm_merging_pages: at(today.perProcess.mergingPages, p),
+        ksm_zero_pages: at(today.perProcess.zeroPages, p),
+        ksm_rmap_items: at(today.perProcess.rmapItems, p),
+      },
       mergeableNow: s.mergeableNow,
       regionsSkipped: s.regionsSkipped,
     };

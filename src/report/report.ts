@@ -92,6 +92,8 @@ export interface ProcessRow {
   ksm_zero_pages: number;
   ksm_rmap_items: number;
   ksm_process_profit: number;
+  /** The same four figures in the "what KSM merges today" scope. */
+  mergeableNowScope: { ramFreedBytes: number; ksm_merging_pages: number; ksm_zero_pages: number; ksm_rmap_items: number };
   /** KSM merges in this process today (VmFlags "mg" on some VMA). */
   mergeableNow: boolean;
   regionsSkipped: number;
@@ -101,4 +103,6 @@ export interface Skipped {
   pid: number | null;
   source: string;
   reason: string;
+  /** The reason is a lack of permission (ptrace rights), not a vanished or broken source. */
+  permissionDenied: boolean;
 }

@@ -9,7 +9,7 @@ import { sortIndex } from '../index/radix-sort.js';
 import { runKsmModel, type ModelResult } from '../analysis/ksm-model.js';
 import type { KsmSettings } from '../analysis/ksm-settings.js';
 import type { PhysicalPages } from '../live/physical-pages.js';
-import { SourceError, UserError } from '../util/errors.js';
+import { EXIT_NO_PERMISSION, SourceError, UserError } from '../util/errors.js';
 import type { Skipped } from '../report/report.js';
 
 /** Opens one source lazily, so that a process that cannot be read is a skip, not a crash. */
@@ -88,7 +88,7 @@ export function runScan(openers: readonly SourceOpener[], opts: ScanOptions): Sc
         throw err;
       }
     } catch (err) {
-      skipped.push({ pid: opener.pid, source: opener.label, reason: reasonOf(err) });
+      skipped.push({ pid: opener.pid, source: opener.label, reason: reasonOf(err), permissionDenied: err instanceof UserError && err.exitCode === EXIT_NO_PERMISSION });
     }
   }
 
@@ -139,7 +139,7 @@ export function runScan(openers: readonly SourceOpener[], opts: ScanOptions): Sc
     if (gone !== null) {
       // The process exited mid-scan: its pages describe memory that no longer exists.
       index.length = indexStart;
-      skipped.push({ pid: source.info.pid, source: source.label, reason: gone.message });
+      skipped.push({ pid: source.info.pid, source: source.label, reason: gone.message, permissionDenied: false });
       continue;
     }
     scanned.push(entry);

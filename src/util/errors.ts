@@ -1,3 +1,6 @@
+/** Exit status for "not allowed to read that process's memory". */
+export const EXIT_NO_PERMISSION = 3;
+
 /** An error whose message is meant for the user as it is: the CLI prints it without a stack. */
 export class UserError extends Error {
   constructor(

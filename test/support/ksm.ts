@@ -5,7 +5,7 @@
 // and in `finally` unmerges again and restores the settings it found.
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /** The one lock every test run on this machine takes before it touches KSM. */
@@ -80,9 +80,16 @@ export interface KsmResult {
   fullScans: number;
   /** From run=1 until convergence was seen. */
   elapsedMs: number;
+  /**
+   * Other processes KSM was scanning too (mergeable, not among the pids given). When there
+   * are any, the global counters include their pages: trust only the per-process numbers.
+   */
+  otherMergeablePids: number[];
 }
 
 export interface KsmSession {
+  /** The settings found when the session began (read under the lock); restored at the end. */
+  readonly settingsOnEntry: KsmSettings;
   /**
    * Sets run=1 and waits until merging has settled for these processes, then sets run=0 and
    * returns the counters. run=0 stops ksmd but keeps what it merged, so the processes stay
@@ -90,7 +97,7 @@ export interface KsmSession {
    * on from that state. Call unmerge() first for a clean start.
    */
   runToConvergence(pids: number[], opts?: { timeoutMs?: number }): Promise<KsmResult>;
-  /** run=2: breaks every KSM page, waits until the counters say so, then run=0. */
+  /** run=2: breaks every KSM page (other processes' too), waits until the counters say so, then run=0. */
   unmerge(): Promise<void>;
   readGlobal(): Promise<KsmGlobalStats>;
 }
@@ -109,7 +116,7 @@ export async function withKsm<T>(opts: KsmOptions, fn: (ksm: KsmSession) => Prom
   if (active) throw new Error('withKsm: already inside a KSM session (nesting would deadlock on the lock)');
   active = true;
   try {
-    const release = await takeLock();
+    const release = await holdKsmLock();
     try {
       const saved = await readKsmSettings();
       pendingRestore = saved;
@@ -117,7 +124,7 @@ export async function withKsm<T>(opts: KsmOptions, fn: (ksm: KsmSession) => Prom
       try {
         await unmergeAll();
         await applyFastSettings(opts);
-        result = await fn(session);
+        result = await fn({ ...session, settingsOnEntry: saved });
       } catch (err) {
         // Restore anyway, but report fn's error rather than a follow-on one.
         await restore(saved).catch((restoreErr: unknown) =>
@@ -126,6 +133,11 @@ export async function withKsm<T>(opts: KsmOptions, fn: (ksm: KsmSession) => Prom
         throw err;
       }
       await restore(saved);
+      // Check while still holding the lock: afterwards another test run may change them.
+      const after = await readKsmSettings();
+      if (JSON.stringify(after) !== JSON.stringify(saved)) {
+        throw new Error(`KSM settings not restored: was ${JSON.stringify(saved)}, now ${JSON.stringify(after)}`);
+      }
       return result;
     } finally {
       pendingRestore = undefined;
@@ -152,7 +164,7 @@ export async function readKsmSettings(): Promise<KsmSettings> {
   return settings;
 }
 
-const session: KsmSession = {
+const session: Omit<KsmSession, 'settingsOnEntry'> = {
   runToConvergence,
   async unmerge() {
     await unmergeAll();
@@ -202,14 +214,17 @@ async function unmergeAll(): Promise<void> {
 async function runToConvergence(pids: number[], opts?: { timeoutMs?: number }): Promise<KsmResult> {
   const timeoutMs = opts?.timeoutMs ?? DEFAULT_CONVERGE_TIMEOUT_MS;
   const pssBefore = await Promise.all(pids.map(readPssAnonKb));
+  const others = await otherMergeablePids(pids);
   const startScans = await readKsmNumber('full_scans');
   const started = Date.now();
   await writeKsm('run', '1');
 
   // A page merges only after two scans saw the same checksum, and the kernel counts a merge
   // the moment it happens, mid-scan. So: converged once the counters held still across at
-  // least two further full scans, and at least three scans ran in all.
-  let previous = await progress(pids);
+  // least two further full scans, and at least three scans ran in all. Other mergeable
+  // processes (a browser, say) may never hold still: then watch only our own processes.
+  const withGlobal = others.length === 0;
+  let previous = await progress(pids, withGlobal);
   let scansAtChange = startScans;
   let lastScans = startScans;
   for (;;) {
@@ -223,7 +238,7 @@ async function runToConvergence(pids: number[], opts?: { timeoutMs?: number }): 
     const scans = await readKsmNumber('full_scans');
     if (scans === lastScans) continue;
     lastScans = scans;
-    const now = await progress(pids);
+    const now = await progress(pids, withGlobal);
     if (now !== previous) {
       previous = now;
       scansAtChange = scans;
@@ -241,18 +256,45 @@ async function runToConvergence(pids: number[], opts?: { timeoutMs?: number }): 
     processes.push({ ...stat, pssAnonBeforeKb: pssBefore[i] ?? 0, pssAnonAfterKb: await readPssAnonKb(pid) });
   }
   const pssAnonDropKb = processes.reduce((sum, p) => sum + p.pssAnonBeforeKb - p.pssAnonAfterKb, 0);
-  return { global, processes, pssAnonDropKb, fullScans: global.full_scans - startScans, elapsedMs };
+  return {
+    global,
+    processes,
+    pssAnonDropKb,
+    fullScans: global.full_scans - startScans,
+    elapsedMs,
+    otherMergeablePids: others,
+  };
 }
 
 /** The counters that show merging is still going on, as one comparable string. */
-async function progress(pids: number[]): Promise<string> {
-  const g = await readGlobal();
-  const parts = [g.pages_shared, g.pages_sharing, g.ksm_zero_pages].map(String);
+async function progress(pids: number[], withGlobal: boolean): Promise<string> {
+  const parts: string[] = [];
+  if (withGlobal) {
+    const g = await readGlobal();
+    parts.push(`${g.pages_shared}/${g.pages_sharing}/${g.ksm_zero_pages}`);
+  }
   for (const pid of pids) {
     const s = await readKsmStat(pid);
     parts.push(`${pid}:${s.ksm_merging_pages}/${s.ksm_zero_pages}`);
   }
   return parts.join(' ');
+}
+
+/** Processes other than these that KSM scans: mergeable, or already holding rmap_items. */
+export async function otherMergeablePids(pids: number[]): Promise<number[]> {
+  const ours = new Set(pids);
+  const others: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name) || ours.has(Number(name))) continue;
+    let text: string;
+    try {
+      text = await readFile(`/proc/${name}/ksm_stat`, 'utf8');
+    } catch {
+      continue; // Gone, or a kernel without ksm_stat.
+    }
+    if (/^ksm_mergeable:?\s+yes/m.test(text) || /^ksm_rmap_items\s+[1-9]/m.test(text)) others.push(Number(name));
+  }
+  return others;
 }
 
 export async function readGlobal(): Promise<KsmGlobalStats> {
@@ -348,10 +390,13 @@ async function exists(name: string): Promise<boolean> {
 }
 
 /**
+ * Takes the machine-wide KSM lock (withKsm does; use it directly only to read KSM state
+ * that no session may be changing) and returns its release function.
+ *
  * flock(1) holds the lock for us, since Node has no flock: it runs `cat`, which lives until
  * we end its stdin. If this process dies, the pipe closes, cat exits and the lock goes with it.
  */
-async function takeLock(): Promise<() => Promise<void>> {
+export async function holdKsmLock(): Promise<() => Promise<void>> {
   await mkdir(dirname(KSM_LOCK_FILE), { recursive: true });
   const seconds = String(Math.ceil(LOCK_TIMEOUT_MS / 1000));
   const child = spawn('flock', ['-x', '-w', seconds, KSM_LOCK_FILE, '-c', 'echo locked; exec cat'], {

@@ -1,0 +1,57 @@
+// The live scan on real processes of known content: selection, the report object, and the
+// rendered table (the object first, the text second).
+import { afterAll, describe, expect, it } from 'vitest';
+import { startPagefill, stopAllFixtures } from './support/fixtures.js';
+import { pidArgs, runSamepage, scanJson } from './support/samepage.js';
+import { renderTable } from '../src/reporters/table.js';
+
+afterAll(stopAllFixtures);
+
+describe('samepage scan on live processes', () => {
+  it('finds duplicates within and across processes, by mapping type', async () => {
+    const a = await startPagefill(['anon:100:seq=11', 'anon:50:byte=7', 'untouched:1000', 'readonly:30', 'shared:20:seq=11']);
+    const b = await startPagefill(['anon:100:seq=11', 'anon:10:uniq']);
+    const { report } = await scanJson([...pidArgs([a.pid, b.pid]), '--use-zero-pages', '0']);
+
+    expect(report.schemaVersion).toBe(1);
+    expect(report.processes.map((p) => p.pid).sort()).toEqual([a.pid, b.pid].sort());
+    const anon = report.byKind.find((k) => k.kind === 'anon');
+    const shmem = report.byKind.find((k) => k.kind === 'shmem');
+    // 100 seq pages in b repeat a's (across); 49 of a's 50 identical pages repeat within a.
+    expect(anon?.dupAcrossProcesses).toBeGreaterThanOrEqual(100);
+    expect(anon?.dupWithinProcess).toBeGreaterThanOrEqual(49);
+    // Never-touched pages are not resident; read-only ones map the zero page and are not merged.
+    expect(report.totals.zeroPageMappings).toBeGreaterThanOrEqual(30);
+    expect(anon?.virtualPages).toBeGreaterThanOrEqual(1000 + 30 + 150);
+    // MAP_SHARED memory equal to anonymous pages: identical content, but KSM never touches it.
+    expect(shmem?.residentPages).toBe(20);
+    expect(shmem?.ksmSaveablePages).toBe(0);
+    // 100 cross-process pairs and 50 identical pages (one KSM page left of them).
+    expect(report.estimate.ramFreedPages).toBeGreaterThanOrEqual(100 + 49);
+    expect(report.estimate.naiveDuplicateBytes).toBeGreaterThan(report.estimate.ramFreedBytes);
+
+    const text = renderTable(report);
+    expect(text).toMatch(/If KSM were enabled for these processes/);
+    expect(text).toMatch(/RAM freed/);
+    expect(text).toMatch(/pages_sharing/);
+    expect(text).toMatch(/By mapping type/);
+    expect(text).toMatch(/shared memory/);
+    expect(text).toContain(String(a.pid));
+  });
+
+  it('selects by --name and by --tree', async () => {
+    const parent = await startPagefill(['anon:4:seq=1', 'fork:2']);
+    const tree = await scanJson(['--tree', String(parent.pid)]);
+    expect(tree.report.processes.map((p) => p.pid).sort()).toEqual([parent.pid, ...parent.childPids].sort());
+    const byName = await scanJson(['--name', '^pagefill$']);
+    for (const pid of [parent.pid, ...parent.childPids]) expect(byName.report.processes.map((p) => p.pid)).toContain(pid);
+  });
+
+  it('prints a table by default, with no progress bar when stderr is not a terminal', async () => {
+    const a = await startPagefill(['anon:8:seq=1']);
+    const run = await runSamepage(['scan', '--pid', String(a.pid)]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^samepage: 1 process, /);
+    expect(run.stderr).toBe('');
+  });
+});
