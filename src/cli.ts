@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import yargs from 'yargs';
 import { selectProcesses } from './live/select.js';
 import { LiveSource } from './live/live-source.js';
@@ -11,6 +12,7 @@ import { renderTable } from './reporters/table.js';
 import { terminalProgress } from './reporters/progress-bar.js';
 import { isRoot, systemPageSize } from './util/system.js';
 import { EXIT_NO_PERMISSION, UserError } from './util/errors.js';
+import { nativeAddon } from './native/native-addon.js';
 
 /** Exit statuses: everything scanned; scanned but something skipped; nothing useful (bad input). */
 export const EXIT_OK = 0;
@@ -44,6 +46,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
           .option('use-zero-pages', { type: 'number', choices: [0, 1], describe: "assume this use_zero_pages instead of the kernel's" })
           .option('max-page-sharing', { type: 'number', describe: "assume this max_page_sharing instead of the kernel's" })
           .option('top', { type: 'number', default: 40, describe: 'rows of the process table' })
+          .option('threads', { type: 'number', describe: 'threads reading and hashing pages (default: the number of CPUs, at most 8)' })
           .option('progress', { type: 'boolean', default: true, describe: 'a progress bar on stderr when it is a terminal (--no-progress: never)' })
           .check((a) => {
             const pids = a.pid ?? [];
@@ -57,6 +60,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
             if (a['max-page-sharing'] !== undefined && (!Number.isInteger(a['max-page-sharing']) || a['max-page-sharing'] < 2)) {
               throw new Error('--max-page-sharing must be a whole number of at least 2');
             }
+            if (a.threads !== undefined && (!Number.isInteger(a.threads) || a.threads < 1 || a.threads > 8)) throw new Error('--threads must be a whole number from 1 to 8');
             if (a.top !== undefined && (!Number.isInteger(a.top) || a.top < 1)) throw new Error('--top must be a whole number of at least 1');
             return true;
           }),
@@ -69,6 +73,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
             useZeroPages: a['use-zero-pages'],
             maxPageSharing: a['max-page-sharing'],
             top: a.top,
+            threads: a.threads ?? Math.min(8, availableParallelism()),
             progress: a.progress,
           },
           io,
@@ -110,6 +115,7 @@ interface ScanCommandOptions {
   useZeroPages: number | undefined;
   maxPageSharing: number | undefined;
   top: number;
+  threads: number;
   progress: boolean;
 }
 
@@ -131,10 +137,11 @@ async function scanCommand(opts: ScanCommandOptions, io: Io): Promise<number> {
     );
   }
   const settings = effectiveSettings(opts, io);
+  const native = nativeAddon();
   const openers: SourceOpener[] = infos.map((info) => ({
     label: `pid ${info.pid} (${info.command})`,
     pid: info.pid,
-    open: () => new LiveSource(info, pageSize, pfnsVisible),
+    open: () => new LiveSource(info, pageSize, pfnsVisible, native, opts.threads),
   }));
   try {
     const scan = runScan(openers, { pageSize, settings, physical, progress: opts.progress ? terminalProgress(io.stderr) : undefined });

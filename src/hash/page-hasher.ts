@@ -1,4 +1,5 @@
 import xxhash from 'xxhash-addon';
+import { nativeAddon } from '../native/native-addon.js';
 
 // A CommonJS addon: its exports come through the default import.
 const { XXHash3 } = xxhash;
@@ -15,7 +16,15 @@ export interface PageHasher {
   hashPages(data: Buffer, count: number, pageSize: number, hi: Uint32Array, lo: Uint32Array, out: number): void;
 }
 
+/** The native batch hasher when it was built (one call per batch), else xxhash-addon per page. */
 export function createPageHasher(): PageHasher {
+  const native = nativeAddon();
+  if (native !== null) return { hashPages: (data, count, pageSize, hi, lo, out) => native.hashPages(data, count, pageSize, hi, lo, out) };
+  return createXxhashAddonHasher();
+}
+
+/** XXH3-64 through xxhash-addon, one call per page: the reference the native hasher must equal. */
+export function createXxhashAddonHasher(): PageHasher {
   return {
     hashPages(data, count, pageSize, hi, lo, out) {
       for (let i = 0; i < count; i++) {

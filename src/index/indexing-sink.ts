@@ -38,7 +38,12 @@ export class IndexingSink implements PageSink {
     const count = batch.count;
     index.reserve(count);
     const at = index.length;
-    this.hasher.hashPages(batch.data, count, this.pageSize, index.hashHi, index.hashLo, at);
+    if (batch.hashed) {
+      index.hashHi.set(batch.hashHi.subarray(0, count), at);
+      index.hashLo.set(batch.hashLo.subarray(0, count), at);
+    } else {
+      this.hasher.hashPages(batch.data, count, this.pageSize, index.hashHi, index.hashLo, at);
+    }
 
     const regionFlags = (region.ksmCompatible === true ? META_COMPATIBLE : 0) | (region.mergeableNow === true ? META_MERGEABLE_NOW : 0);
     const anonKind = KIND_INDEX[pageKind(region.kind, true)];

@@ -3,10 +3,13 @@ import type { MemorySource, PageBatch, PageSink, ProcessInfo, RegionTally, Sourc
 import { PAGE_ANON, PAGE_EXCLUSIVE, PAGE_NO_PHYS } from '../source/memory-source.js';
 import { PM_EXCLUSIVE_HI, PM_FILE_HI, PM_PRESENT_HI, PM_SWAPPED_HI, pfnOf } from './pagemap.js';
 import { parseSmaps } from './smaps.js';
+import type { NativeAddon } from '../native/native-addon.js';
 import { EXIT_NO_PERMISSION, SourceError, UserError, errnoCode } from '../util/errors.js';
 
 /** Pagemap entries read per call: 512 KiB of entries covers 256 MiB of address space. */
 const PAGEMAP_CHUNK = 65536;
+/** The largest batch a scan may hand this source. */
+export const MAX_BATCH_PAGES = 8192;
 
 /**
  * A live process read through /proc: smaps for the regions, pagemap for what is present and
@@ -21,12 +24,19 @@ export class LiveSource implements MemorySource {
   private readonly pmWords = new Uint32Array(PAGEMAP_CHUNK * 2);
   private readonly pmBytes = Buffer.from(this.pmWords.buffer);
   private cachedRegions: SourceRegion[] | null = null;
+  /** The present runs of the batch being filled: start address and page count. */
+  private readonly runStart = new Float64Array(MAX_BATCH_PAGES);
+  private readonly runPages = new Uint32Array(MAX_BATCH_PAGES);
+  private runs = 0;
 
   constructor(
     readonly info: ProcessInfo,
     private readonly pageSize: number,
     /** PFNs are only shown to CAP_SYS_ADMIN: without them fork-shared pages cannot be told apart. */
     pfnsVisible: boolean,
+    /** The native read+hash, or null for positional reads of /proc/PID/mem hashed in JS. */
+    private native: NativeAddon | null = null,
+    private readonly threads = 1,
   ) {
     this.label = `pid ${info.pid} (${info.command})`;
     this.hasPhysicalInfo = pfnsVisible;
@@ -59,76 +69,91 @@ export class LiveSource implements MemorySource {
     // Nothing resident (V8 and PartitionAlloc reserve terabytes like this): no reads at all.
     if (region.residentPages === 0) return tally;
 
-    const capacity = batch.vaddr.length;
+    // The native reader fills whole batches of hashes; the JavaScript path is bounded by the
+    // room for contents.
+    const limit = this.native !== null ? batch.vaddr.length : Math.min(batch.vaddr.length, batch.dataPages);
     const noPhys = this.hasPhysicalInfo ? 0 : PAGE_NO_PHYS;
     const words = this.pmWords;
-    batch.count = 0;
     const firstPage = region.start / pageSize;
+    this.runs = 0;
+    batch.count = 0;
     for (let done = 0; done < virtualPages; ) {
       const n = Math.min(PAGEMAP_CHUNK, virtualPages - done);
       const got = this.readPagemap(firstPage + done, n);
-      let runStart = -1;
-      for (let i = 0; i <= got; i++) {
-        const hi = i < got ? (words[i * 2 + 1] as number) : 0;
-        const present = (hi & PM_PRESENT_HI) !== 0;
-        if (present) {
-          if (runStart < 0) runStart = i;
-          if (batch.count + (i - runStart) >= capacity) {
-            // The batch is full: read what the run has so far and hand it over.
-            this.readRun(region, batch, done + runStart, i - runStart, runStart, noPhys);
-            sink.pages(region, batch);
-            batch.count = 0;
-            runStart = i;
-          }
-        } else {
+      for (let i = 0; i < got; i++) {
+        const hi = words[i * 2 + 1] as number;
+        if ((hi & PM_PRESENT_HI) === 0) {
           if ((hi & PM_SWAPPED_HI) !== 0) tally.swappedPages++;
-          if (runStart >= 0) {
-            this.readRun(region, batch, done + runStart, i - runStart, runStart, noPhys);
-            runStart = -1;
-          }
+          continue;
         }
+        const lo = words[i * 2] as number;
+        const slot = batch.count++;
+        const vaddr = region.start + (done + i) * pageSize;
+        batch.vaddr[slot] = vaddr;
+        batch.pfn[slot] = pfnOf(lo, hi);
+        batch.flags[slot] = ((hi & PM_FILE_HI) === 0 ? PAGE_ANON : 0) | ((hi & PM_EXCLUSIVE_HI) !== 0 ? PAGE_EXCLUSIVE : 0) | noPhys;
+        // Contiguous present pages form one run: one read for all of them.
+        const r = this.runs;
+        if (r > 0 && (this.runStart[r - 1] as number) + (this.runPages[r - 1] as number) * pageSize === vaddr) {
+          this.runPages[r - 1] = (this.runPages[r - 1] as number) + 1;
+        } else {
+          this.runStart[r] = vaddr;
+          this.runPages[r] = 1;
+          this.runs = r + 1;
+        }
+        if (batch.count === limit) this.flush(region, sink, batch);
       }
-      if (runStart >= 0) throw new Error('unreachable: run left open');
       done += got;
       if (got < n) break;
     }
-    if (batch.count > 0) sink.pages(region, batch);
-    batch.count = 0;
+    if (batch.count > 0) this.flush(region, sink, batch);
     return tally;
   }
 
-  /** Appends `count` present pages starting at region page `pageIndex` to the batch. */
-  private readRun(region: SourceRegion, batch: PageBatch, pageIndex: number, count: number, wordIndex: number, noPhys: number): void {
-    const pageSize = this.pageSize;
-    const words = this.pmWords;
-    const at = batch.count;
-    const vaddr = region.start + pageIndex * pageSize;
-    const want = count * pageSize;
+  /** Reads (and with the native reader hashes) the batch's runs, then hands the batch over. */
+  private flush(region: SourceRegion, sink: PageSink, batch: PageBatch): void {
+    if (this.native !== null) {
+      const [errno] = this.native.readHashRuns(this.info.pid, this.runStart, this.runPages, this.runs, this.pageSize, batch.hashHi, batch.hashLo, 0, this.threads);
+      if (errno === EPERM || errno === ENOSYS) {
+        // process_vm_readv refused (a seccomp filter, say): /proc/PID/mem may still work.
+        this.native = null;
+      } else if (errno !== 0) {
+        this.readFailed(region, errnoName(errno));
+      }
+      batch.hashed = true;
+    }
+    if (this.native === null) {
+      let at = 0;
+      for (let r = 0; r < this.runs; r++) {
+        const pages = this.runPages[r] as number;
+        this.readInto(region, batch.data, at * this.pageSize, pages * this.pageSize, this.runStart[r] as number);
+        at += pages;
+      }
+      batch.hashed = false;
+    }
+    sink.pages(region, batch);
+    batch.count = 0;
+    this.runs = 0;
+  }
+
+  private readInto(region: SourceRegion, buf: Buffer, offset: number, length: number, vaddr: number): void {
     let filled = 0;
-    while (filled < want) {
+    while (filled < length) {
       let n: number;
       try {
-        n = readSync(this.memFd, batch.data, at * pageSize + filled, want - filled, vaddr + filled);
+        n = readSync(this.memFd, buf, offset + filled, length - filled, vaddr + filled);
       } catch (err) {
-        const code = errnoCode(err);
-        if (code === 'ESRCH' || this.exited()) throw new SourceError(`pid ${this.info.pid} exited during the scan`, true);
-        throw new SourceError(`cannot read ${describe(region)}: ${code ?? (err as Error).message}`);
+        this.readFailed(region, errnoCode(err) ?? (err as Error).message);
       }
-      if (n === 0) {
-        if (this.exited()) throw new SourceError(`pid ${this.info.pid} exited during the scan`, true);
-        throw new SourceError(`${describe(region)} was unmapped during the scan`);
-      }
+      if (n === 0) this.readFailed(region, 'EOF');
       filled += n;
     }
-    for (let k = 0; k < count; k++) {
-      const lo = words[(wordIndex + k) * 2] as number;
-      const hi = words[(wordIndex + k) * 2 + 1] as number;
-      const slot = at + k;
-      batch.vaddr[slot] = vaddr + k * pageSize;
-      batch.pfn[slot] = pfnOf(lo, hi);
-      batch.flags[slot] = ((hi & PM_FILE_HI) === 0 ? PAGE_ANON : 0) | ((hi & PM_EXCLUSIVE_HI) !== 0 ? PAGE_EXCLUSIVE : 0) | noPhys;
-    }
-    batch.count = at + count;
+  }
+
+  private readFailed(region: SourceRegion, why: string): never {
+    if (why === 'ESRCH' || this.exited()) throw new SourceError(`pid ${this.info.pid} exited during the scan`, true);
+    if (why === 'EOF' || why === 'EFAULT') throw new SourceError(`${describe(region)} was unmapped during the scan`);
+    throw new SourceError(`cannot read ${describe(region)}: ${why}`);
   }
 
   /** Whether the process has exited (a zombie has no memory left to read). */
@@ -200,4 +225,12 @@ export function permissionMessage(pid: number, file: string): string {
     // No Yama: ordinary ptrace rules apply.
   }
   return `no permission to read the memory of pid ${pid} (/proc/${pid}/${file}): reading another process's memory needs ptrace access${yama}; run samepage as root (sudo samepage ...) or give it CAP_SYS_PTRACE`;
+}
+
+const EPERM = 1;
+const ENOSYS = 38;
+const ERRNO_NAMES: Record<number, string> = { 1: 'EPERM', 3: 'ESRCH', 5: 'EIO', 12: 'ENOMEM', 13: 'EACCES', 14: 'EFAULT', 38: 'ENOSYS' };
+
+function errnoName(errno: number): string {
+  return ERRNO_NAMES[errno] ?? `errno ${errno}`;
 }

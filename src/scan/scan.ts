@@ -31,8 +31,6 @@ export interface ScanOptions {
   physical: PhysicalPages | null;
   progress?: ProgressReporter;
   hasher?: PageHasher;
-  /** Pages read and hashed per batch: 256 x 4 KiB = 1 MiB. */
-  batchPages?: number;
 }
 
 /** A scanned process (or core) and what the scan saw of it beyond its pages. */
@@ -94,7 +92,9 @@ export function runScan(openers: readonly SourceOpener[], opts: ScanOptions): Sc
 
   const index = new PageIndex(residentHint + 1024);
   const sink = new IndexingSink(index, hasher, pageSize, zeroHash, opts.physical);
-  const batch = createPageBatch(pageSize, opts.batchPages ?? 256);
+  // Up to 4096 pages per batch of hashes from the native reader; contents read in JS go
+  // through a 1 MiB buffer.
+  const batch = createPageBatch(pageSize, 4096, Math.max(1, Math.floor(1048576 / pageSize)));
   const scanned: ScannedSource[] = [];
   opts.progress?.start(residentHint * pageSize);
   let scannedBytes = 0;

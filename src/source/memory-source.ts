@@ -33,8 +33,16 @@ export interface SourceRegion {
  */
 export interface PageBatch {
   count: number;
-  /** Page contents, `count` pages back to back from offset 0. */
+  /**
+   * Page contents, `count` pages back to back from offset 0, when the source reads contents
+   * itself (room for `dataPages` pages); unused when the source hands over hashes instead.
+   */
   data: Buffer;
+  dataPages: number;
+  /** True when the source filled hashHi/hashLo (native read+hash): the sink does not hash. */
+  hashed: boolean;
+  hashHi: Uint32Array;
+  hashLo: Uint32Array;
   /** Virtual address of each page. */
   vaddr: Float64Array;
   /** Page frame number, 0 when hidden or unknown. */
@@ -74,10 +82,15 @@ export interface MemorySource {
   close(): void;
 }
 
-export function createPageBatch(pageSize: number, capacity: number): PageBatch {
+/** A batch for up to `capacity` pages, with room for the contents of `dataPages` of them. */
+export function createPageBatch(pageSize: number, capacity: number, dataPages: number): PageBatch {
   return {
     count: 0,
-    data: Buffer.alloc(pageSize * capacity),
+    data: Buffer.alloc(pageSize * dataPages),
+    dataPages,
+    hashed: false,
+    hashHi: new Uint32Array(capacity),
+    hashLo: new Uint32Array(capacity),
     vaddr: new Float64Array(capacity),
     pfn: new Float64Array(capacity),
     flags: new Uint8Array(capacity),

@@ -1,0 +1,11 @@
+{
+  "targets": [
+    {
+      "target_name": "samepage_native",
+      "sources": ["native/samepage_native.c"],
+      "include_dirs": ["node_modules/xxhash-addon/xxHash"],
+      "cflags": ["-O3", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "libraries": ["-lpthread"]
+    }
+  ]
+}

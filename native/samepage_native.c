@@ -1,0 +1,324 @@
+/*
+ * samepage's native hot path: read pages of another process and hash each with XXH3-64, in one
+ * call per batch of runs, on a small pool of threads. Reading only: process_vm_readv never
+ * writes to the target. XXH3 comes from the xxhash-addon dependency's copy of xxHash.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <node_api.h>
+
+#define XXH_INLINE_ALL
+#include "xxhash.h"
+
+#define MAX_THREADS 8
+#define READ_CHUNK (1u << 20) /* bytes per process_vm_readv */
+#define MAX_IOV 1024
+
+/* One call's work: runs of contiguous present pages, and where their hashes go. */
+typedef struct {
+  pid_t pid;
+  const double *run_start; /* virtual address of each run */
+  const uint32_t *run_pages;
+  uint32_t nruns;
+  uint32_t page_size;
+  uint32_t *hi;
+  uint32_t *lo;
+  /* per-slice results */
+  int err[MAX_THREADS];
+  uint32_t err_run[MAX_THREADS];
+} job_t;
+
+typedef struct {
+  job_t *job;
+  uint64_t first_page; /* global page index range [first_page, end_page) of this slice */
+  uint64_t end_page;
+  int slot;
+} slice_t;
+
+static void hash_buffer(const unsigned char *buf, uint32_t count, uint32_t page_size, uint32_t *hi, uint32_t *lo) {
+  for (uint32_t i = 0; i < count; i++) {
+    XXH64_hash_t h = XXH3_64bits(buf + (size_t)i * page_size, page_size);
+    hi[i] = (uint32_t)(h >> 32);
+    lo[i] = (uint32_t)h;
+  }
+}
+
+/* Reads and hashes pages [first_page, end_page) of the job, counted across runs in order. */
+static void run_slice(slice_t *s, unsigned char *buf) {
+  job_t *j = s->job;
+  const uint32_t ps = j->page_size;
+  const uint32_t chunk_pages = READ_CHUNK / ps;
+  uint64_t page = 0;
+  uint32_t r = 0;
+  /* Find the run holding first_page. */
+  while (r < j->nruns && page + j->run_pages[r] <= s->first_page) page += j->run_pages[r++];
+  uint64_t at = s->first_page; /* next global page to read */
+  struct iovec remote[MAX_IOV];
+  while (at < s->end_page && r < j->nruns) {
+    /* Gather up to chunk_pages pages from consecutive runs into one call. */
+    uint32_t n = 0, niov = 0, first_run = r;
+    uint64_t out_at = at;
+    uint64_t p = page;
+    uint32_t rr = r;
+    uint64_t cursor = at;
+    while (n < chunk_pages && cursor < s->end_page && rr < j->nruns && niov < MAX_IOV) {
+      uint64_t off = cursor - p; /* page offset within run rr */
+      uint64_t left = j->run_pages[rr] - off;
+      uint64_t take = left;
+      if (take > chunk_pages - n) take = chunk_pages - n;
+      if (take > s->end_page - cursor) take = s->end_page - cursor;
+      remote[niov].iov_base = (void *)(uintptr_t)(j->run_start[rr] + (double)(off * ps));
+      remote[niov].iov_len = take * ps;
+      niov++;
+      n += (uint32_t)take;
+      cursor += take;
+      if (off + take == j->run_pages[rr]) {
+        p += j->run_pages[rr];
+        rr++;
+      }
+    }
+    size_t want = (size_t)n * ps, got = 0;
+    while (got < want) {
+      /* Skip the iovecs already transferred after a partial read. */
+      size_t skip = got, k = 0;
+      while (k < niov && skip >= remote[k].iov_len) skip -= remote[k++].iov_len;
+      struct iovec rem0 = remote[k];
+      remote[k].iov_base = (char *)remote[k].iov_base + skip;
+      remote[k].iov_len -= skip;
+      struct iovec loc = {buf + got, want - got};
+      ssize_t rc = process_vm_readv(j->pid, &loc, 1, remote + k, niov - k, 0);
+      remote[k] = rem0;
+      if (rc <= 0) {
+        j->err[s->slot] = rc < 0 ? errno : EFAULT;
+        j->err_run[s->slot] = first_run;
+        return;
+      }
+      got += (size_t)rc;
+    }
+    hash_buffer(buf, n, ps, j->hi + out_at, j->lo + out_at);
+    at = cursor;
+    page = p;
+    r = rr;
+  }
+}
+
+/* A tiny pool: the caller's thread does slice 0, workers the others. */
+typedef struct {
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  slice_t *work; /* non-null: a slice to run */
+  int done;
+  unsigned char *buf;
+} worker_t;
+
+static worker_t workers[MAX_THREADS];
+static int nworkers = 0;
+static pthread_mutex_t done_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;
+static unsigned char *main_buf = NULL;
+
+static void *worker_main(void *arg) {
+  worker_t *w = (worker_t *)arg;
+  for (;;) {
+    pthread_mutex_lock(&w->mu);
+    while (w->work == NULL) pthread_cond_wait(&w->cv, &w->mu);
+    slice_t *s = w->work;
+    pthread_mutex_unlock(&w->mu);
+    run_slice(s, w->buf);
+    pthread_mutex_lock(&done_mu);
+    pthread_mutex_lock(&w->mu);
+    w->work = NULL;
+    w->done = 1;
+    pthread_mutex_unlock(&w->mu);
+    pthread_cond_broadcast(&done_cv);
+    pthread_mutex_unlock(&done_mu);
+  }
+  return NULL;
+}
+
+static int ensure_pool(int threads) {
+  if (main_buf == NULL && posix_memalign((void **)&main_buf, 4096, READ_CHUNK) != 0) return -1;
+  while (nworkers < threads - 1 && nworkers < MAX_THREADS - 1) {
+    worker_t *w = &workers[nworkers];
+    if (posix_memalign((void **)&w->buf, 4096, READ_CHUNK) != 0) return -1;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->work = NULL;
+    w->done = 0;
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) return -1;
+    pthread_detach(w->thread);
+    nworkers++;
+  }
+  return 0;
+}
+
+/* Below this many pages a call stays on one thread: waking a worker costs more than it saves. */
+#define PARALLEL_MIN_PAGES 256
+
+static int run_job(job_t *j, uint64_t total, int threads) {
+  for (int i = 0; i < MAX_THREADS; i++) j->err[i] = 0;
+  if (threads < 1) threads = 1;
+  if (threads > MAX_THREADS) threads = MAX_THREADS;
+  if (total < PARALLEL_MIN_PAGES) threads = 1;
+  if (ensure_pool(threads) != 0) return ENOMEM;
+  if (threads > nworkers + 1) threads = nworkers + 1;
+  slice_t slices[MAX_THREADS];
+  for (int t = 0; t < threads; t++) {
+    slices[t].job = j;
+    slices[t].first_page = total * (uint64_t)t / (uint64_t)threads;
+    slices[t].end_page = total * (uint64_t)(t + 1) / (uint64_t)threads;
+    slices[t].slot = t;
+  }
+  for (int t = 1; t < threads; t++) {
+    worker_t *w = &workers[t - 1];
+    pthread_mutex_lock(&w->mu);
+    w->done = 0;
+    w->work = &slices[t];
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+  }
+  run_slice(&slices[0], main_buf);
+  pthread_mutex_lock(&done_mu);
+  for (int t = 1; t < threads; t++) {
+    worker_t *w = &workers[t - 1];
+    for (;;) {
+      pthread_mutex_lock(&w->mu);
+      int d = w->done;
+      pthread_mutex_unlock(&w->mu);
+      if (d) break;
+      pthread_cond_wait(&done_cv, &done_mu);
+    }
+  }
+  pthread_mutex_unlock(&done_mu);
+  return 0;
+}
+
+/* ---- N-API glue ---- */
+
+#define CHECK(call)                                                         \
+  do {                                                                      \
+    if ((call) != napi_ok) {                                                \
+      napi_throw_error(env, NULL, "samepage native: bad arguments");        \
+      return NULL;                                                          \
+    }                                                                       \
+  } while (0)
+
+static void *typed_data(napi_env env, napi_value v, napi_typedarray_type want, size_t *length, int *ok) {
+  napi_typedarray_type type;
+  size_t len, offset;
+  void *data;
+  napi_value ab;
+  *ok = 0;
+  if (napi_get_typedarray_info(env, v, &type, &len, &data, &ab, &offset) != napi_ok) return NULL;
+  if (type != want) return NULL;
+  *length = len;
+  *ok = 1;
+  return data;
+}
+
+/* hashPages(data: Uint8Array, count, pageSize, hi: Uint32Array, lo: Uint32Array, out) */
+static napi_value hash_pages(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 6) {
+    napi_throw_type_error(env, NULL, "hashPages: 6 arguments");
+    return NULL;
+  }
+  size_t dlen = 0, hlen = 0, llen = 0;
+  int ok1, ok2, ok3;
+  unsigned char *data = typed_data(env, argv[0], napi_uint8_array, &dlen, &ok1);
+  uint32_t count, ps, out;
+  CHECK(napi_get_value_uint32(env, argv[1], &count));
+  CHECK(napi_get_value_uint32(env, argv[2], &ps));
+  uint32_t *hi = typed_data(env, argv[3], napi_uint32_array, &hlen, &ok2);
+  uint32_t *lo = typed_data(env, argv[4], napi_uint32_array, &llen, &ok3);
+  CHECK(napi_get_value_uint32(env, argv[5], &out));
+  if (!ok1 || !ok2 || !ok3 || ps == 0 || (uint64_t)count * ps > dlen || (uint64_t)out + count > hlen || (uint64_t)out + count > llen) {
+    napi_throw_range_error(env, NULL, "hashPages: arguments out of range");
+    return NULL;
+  }
+  hash_buffer(data, count, ps, hi + out, lo + out);
+  return NULL;
+}
+
+/*
+ * readHashRuns(pid, runStart: Float64Array, runPages: Uint32Array, nRuns, pageSize,
+ *              hi: Uint32Array, lo: Uint32Array, out, threads) -> [errno, run]
+ * errno 0: every page was read and hashed. Otherwise a read failed (ESRCH: the process is
+ * gone; EFAULT: memory unmapped meanwhile) at or after run number `run`.
+ */
+static napi_value read_hash_runs(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 9) {
+    napi_throw_type_error(env, NULL, "readHashRuns: 9 arguments");
+    return NULL;
+  }
+  int32_t pid;
+  uint32_t nruns, ps, out, threads;
+  size_t slen = 0, plen = 0, hlen = 0, llen = 0;
+  int ok1, ok2, ok3, ok4;
+  CHECK(napi_get_value_int32(env, argv[0], &pid));
+  double *starts = typed_data(env, argv[1], napi_float64_array, &slen, &ok1);
+  uint32_t *pages = typed_data(env, argv[2], napi_uint32_array, &plen, &ok2);
+  CHECK(napi_get_value_uint32(env, argv[3], &nruns));
+  CHECK(napi_get_value_uint32(env, argv[4], &ps));
+  uint32_t *hi = typed_data(env, argv[5], napi_uint32_array, &hlen, &ok3);
+  uint32_t *lo = typed_data(env, argv[6], napi_uint32_array, &llen, &ok4);
+  CHECK(napi_get_value_uint32(env, argv[7], &out));
+  CHECK(napi_get_value_uint32(env, argv[8], &threads));
+  if (!ok1 || !ok2 || !ok3 || !ok4 || nruns > slen || nruns > plen || ps == 0 || ps > READ_CHUNK) {
+    napi_throw_range_error(env, NULL, "readHashRuns: arguments out of range");
+    return NULL;
+  }
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < nruns; i++) total += pages[i];
+  if ((uint64_t)out + total > hlen || (uint64_t)out + total > llen) {
+    napi_throw_range_error(env, NULL, "readHashRuns: output arrays too small");
+    return NULL;
+  }
+  job_t job;
+  job.pid = pid;
+  job.run_start = starts;
+  job.run_pages = pages;
+  job.nruns = nruns;
+  job.page_size = ps;
+  job.hi = hi + out;
+  job.lo = lo + out;
+  int rc = run_job(&job, total, (int)threads);
+  int err = rc;
+  uint32_t err_run = 0;
+  for (int t = 0; t < MAX_THREADS && err == 0; t++) {
+    if (job.err[t] != 0) {
+      err = job.err[t];
+      err_run = job.err_run[t];
+    }
+  }
+  napi_value result, v;
+  CHECK(napi_create_array_with_length(env, 2, &result));
+  CHECK(napi_create_int32(env, err, &v));
+  CHECK(napi_set_element(env, result, 0, v));
+  CHECK(napi_create_uint32(env, err_run, &v));
+  CHECK(napi_set_element(env, result, 1, v));
+  return result;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"hashPages", NULL, hash_pages, NULL, NULL, NULL, napi_default, NULL},
+      {"readHashRuns", NULL, read_hash_runs, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

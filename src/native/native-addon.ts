@@ -1,0 +1,41 @@
+import { createRequire } from 'node:module';
+
+/** The optional native hot path (native/samepage_native.c), built by `npm ci` with node-gyp. */
+export interface NativeAddon {
+  /** XXH3-64 of `count` pages of `data`, into hi[out + i] / lo[out + i]. */
+  hashPages(data: Uint8Array, count: number, pageSize: number, hi: Uint32Array, lo: Uint32Array, out: number): void;
+  /**
+   * Reads runs of pages of process `pid` (process_vm_readv) and hashes every page, on up to
+   * `threads` threads. Returns [errno, run]: errno 0 when all was read.
+   */
+  readHashRuns(
+    pid: number,
+    runStart: Float64Array,
+    runPages: Uint32Array,
+    runs: number,
+    pageSize: number,
+    hi: Uint32Array,
+    lo: Uint32Array,
+    out: number,
+    threads: number,
+  ): [number, number];
+}
+
+let loaded: NativeAddon | null | undefined;
+
+/** The addon, or null where it was not built (the JavaScript path then does the same work, slower). */
+export function nativeAddon(): NativeAddon | null {
+  if (loaded === undefined) {
+    if (process.env['SAMEPAGE_NO_NATIVE']) {
+      loaded = null;
+    } else {
+      try {
+        const require = createRequire(import.meta.url);
+        loaded = require('../../build/Release/samepage_native.node') as NativeAddon;
+      } catch {
+        loaded = null;
+      }
+    }
+  }
+  return loaded;
+}
