@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import yargs from 'yargs';
 import { selectProcesses } from './live/select.js';
 import { LiveSource } from './live/live-source.js';
-import { KernelPhysicalPages } from './live/physical-pages.js';
+import { KernelPhysicalPages } from './physical/physical-pages.js';
 import { DEFAULT_KSM_SETTINGS, readKsmSettings, type KsmSettings } from './analysis/ksm-settings.js';
 import { runScan, type SourceOpener } from './scan/scan.js';
 import { buildReport } from './report/build-report.js';
@@ -141,10 +141,10 @@ async function scanCommand(opts: ScanCommandOptions, io: Io): Promise<number> {
   const openers: SourceOpener[] = infos.map((info) => ({
     label: `pid ${info.pid} (${info.command})`,
     pid: info.pid,
-    open: () => new LiveSource(info, pageSize, pfnsVisible, native, opts.threads),
+    open: () => new LiveSource(info, pageSize, pfnsVisible, physical, native, opts.threads),
   }));
   try {
-    const scan = runScan(openers, { pageSize, settings, physical, progress: opts.progress ? terminalProgress(io.stderr) : undefined });
+    const scan = runScan(openers, { pageSize, settings, progress: opts.progress ? terminalProgress(io.stderr) : undefined });
     if (scan.sources.length === 0) {
       const reasons = scan.skipped.map((k) => k.reason);
       const unique = [...new Set(reasons)];

@@ -85,7 +85,7 @@ describe('a process that exits mid-scan', () => {
         label: `pid ${pid}`,
         pid,
         open: () => {
-          const live = new LiveSource(info, pageSize, true);
+          const live = new LiveSource(info, pageSize, true, null);
           if (!killAfterFirstBatch) return live;
           // Kill the process for real once its first pages are read: the next reads fail as
           // they would when a process exits on its own during a scan.
@@ -94,6 +94,7 @@ describe('a process that exits mid-scan', () => {
             info: live.info,
             label: live.label,
             hasPhysicalInfo: live.hasPhysicalInfo,
+            physical: live.physical,
             regions: () => live.regions(),
             close: () => live.close(),
             scanRegion(region, sink: PageSink, batch) {
@@ -109,7 +110,7 @@ describe('a process that exits mid-scan', () => {
         },
       };
     };
-    const scan = runScan([opener(victim.pid, true), opener(survivor.pid, false)], { pageSize, settings: DEFAULT_KSM_SETTINGS, physical: null });
+    const scan = runScan([opener(victim.pid, true), opener(survivor.pid, false)], { pageSize, settings: DEFAULT_KSM_SETTINGS });
     expect(scan.sources.map((s) => s.info.pid)).toEqual([survivor.pid]);
     expect(scan.skipped).toHaveLength(1);
     expect(scan.skipped[0]?.pid).toBe(victim.pid);

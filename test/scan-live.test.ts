@@ -18,8 +18,12 @@ describe('samepage scan on live processes', () => {
     const anon = report.byKind.find((k) => k.kind === 'anon');
     const shmem = report.byKind.find((k) => k.kind === 'shmem');
     // 100 seq pages in b repeat a's (across); 49 of a's 50 identical pages repeat within a.
-    expect(anon?.dupAcrossProcesses).toBeGreaterThanOrEqual(100);
+    // The first 20 seq pages also sit in a's shared memory: which copy counts as the original
+    // depends on frame order, so those 20 may be counted under either type.
+    expect(anon?.dupAcrossProcesses).toBeGreaterThanOrEqual(80);
     expect(anon?.dupWithinProcess).toBeGreaterThanOrEqual(49);
+    const dups = (k: typeof anon) => (k?.dupAcrossProcesses ?? 0) + (k?.dupWithinProcess ?? 0);
+    expect(dups(anon) + dups(shmem)).toBeGreaterThanOrEqual(100 + 49 + 20);
     // Never-touched pages are not resident; read-only ones map the zero page and are not merged.
     expect(report.totals.zeroPageMappings).toBeGreaterThanOrEqual(30);
     expect(anon?.virtualPages).toBeGreaterThanOrEqual(1000 + 30 + 150);

@@ -11,7 +11,7 @@ import {
   metaProcess,
 } from '../index/page-index.js';
 import { MAPPING_KINDS } from '../source/mapping-kind.js';
-import type { PhysicalPages } from '../live/physical-pages.js';
+import type { PhysicalPages } from '../physical/physical-pages.js';
 
 /** sizeof(struct ksm_rmap_item) on 64-bit kernels: KSM's cost for every page it tracks. */
 export const RMAP_ITEM_BYTES = 64;

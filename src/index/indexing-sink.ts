@@ -2,7 +2,8 @@ import type { PageBatch, PageSink, SourceRegion } from '../source/memory-source.
 import { PAGE_ANON, PAGE_EXCLUSIVE, PAGE_NO_PHYS } from '../source/memory-source.js';
 import { KIND_INDEX, pageKind } from '../source/mapping-kind.js';
 import type { PageHasher } from '../hash/page-hasher.js';
-import type { PhysicalPages } from '../live/physical-pages.js';
+import type { PhysicalPages } from '../physical/physical-pages.js';
+import { FRAMES_PER_DOMAIN } from '../physical/physical-domains.js';
 import {
   META_ANON,
   META_COMPATIBLE,
@@ -21,7 +22,9 @@ import {
  * remembered.
  */
 export class IndexingSink implements PageSink {
-  processIndex = 0;
+  private processIndex = 0;
+  private domainBase = 0;
+  private physical: PhysicalPages | null = null;
   private readonly zeroPfns = new Set<number>();
   private readonly otherPfns = new Set<number>();
 
@@ -30,8 +33,18 @@ export class IndexingSink implements PageSink {
     private readonly hasher: PageHasher,
     private readonly pageSize: number,
     private readonly zeroHash: { hi: number; lo: number },
-    private readonly physical: PhysicalPages | null,
   ) {}
+
+  /** The pages that follow belong to this process, whose frames live in this physical domain. */
+  startSource(processIndex: number, domain: number | null, physical: PhysicalPages | null): void {
+    this.processIndex = processIndex;
+    this.domainBase = (domain ?? 0) * FRAMES_PER_DOMAIN;
+    if (physical !== this.physical) {
+      this.zeroPfns.clear();
+      this.otherPfns.clear();
+    }
+    this.physical = domain === null ? null : physical;
+  }
 
   pages(region: SourceRegion, batch: PageBatch): void {
     const index = this.index;
@@ -51,9 +64,13 @@ export class IndexingSink implements PageSink {
     const { hi: zHi, lo: zLo } = this.zeroHash;
     const pfnLo = index.pfnLo;
     const meta = index.meta;
+    const physical = this.physical;
+    const domainBase = this.domainBase;
     for (let i = 0; i < count; i++) {
-      const f = batch.flags[i] as number;
+      let f = batch.flags[i] as number;
       const pfn = batch.pfn[i] as number;
+      // No domain, or a frame number beyond a domain's range: no physical information.
+      if (physical === null || pfn >= FRAMES_PER_DOMAIN) f |= PAGE_NO_PHYS;
       const anon = (f & PAGE_ANON) !== 0;
       let flags = regionFlags | (anon ? META_ANON : 0) | ((f & PAGE_EXCLUSIVE) !== 0 ? META_EXCLUSIVE : 0) | ((f & PAGE_NO_PHYS) !== 0 ? META_NO_PHYS : 0);
       const slot = at + i;
@@ -62,8 +79,9 @@ export class IndexingSink implements PageSink {
         // page shared by fork. Without PFNs the zero page is by far the likelier.
         if ((f & PAGE_NO_PHYS) !== 0 ? true : this.isZeroPfn(pfn)) flags |= META_ZERO_PFN;
       }
-      pfnLo[slot] = pfn % 0x1_0000_0000;
-      meta[slot] = packMeta(this.processIndex, anon ? anonKind : fileKind, flags, pfn);
+      const frame = (f & PAGE_NO_PHYS) !== 0 ? 0 : domainBase + pfn;
+      pfnLo[slot] = frame % FRAMES_PER_DOMAIN;
+      meta[slot] = packMeta(this.processIndex, anon ? anonKind : fileKind, flags, frame);
     }
     index.length = at + count;
   }

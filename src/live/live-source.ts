@@ -4,6 +4,7 @@ import { PAGE_ANON, PAGE_EXCLUSIVE, PAGE_NO_PHYS } from '../source/memory-source
 import { PM_EXCLUSIVE_HI, PM_FILE_HI, PM_PRESENT_HI, PM_SWAPPED_HI, pfnOf } from './pagemap.js';
 import { parseSmaps } from './smaps.js';
 import type { NativeAddon } from '../native/native-addon.js';
+import type { PhysicalPages } from '../physical/physical-pages.js';
 import { EXIT_NO_PERMISSION, SourceError, UserError, errnoCode } from '../util/errors.js';
 
 /** Pagemap entries read per call: 512 KiB of entries covers 256 MiB of address space. */
@@ -34,6 +35,8 @@ export class LiveSource implements MemorySource {
     private readonly pageSize: number,
     /** PFNs are only shown to CAP_SYS_ADMIN: without them fork-shared pages cannot be told apart. */
     pfnsVisible: boolean,
+    /** The kernel's physical page information (root only), shared by every live source. */
+    readonly physical: PhysicalPages | null,
     /** The native read+hash, or null for positional reads of /proc/PID/mem hashed in JS. */
     private native: NativeAddon | null = null,
     private readonly threads = 1,

@@ -8,7 +8,7 @@ import { IndexingSink } from '../index/indexing-sink.js';
 import { sortIndex } from '../index/radix-sort.js';
 import { runKsmModel, type ModelResult } from '../analysis/ksm-model.js';
 import type { KsmSettings } from '../analysis/ksm-settings.js';
-import type { PhysicalPages } from '../live/physical-pages.js';
+import { PhysicalDomains } from '../physical/physical-domains.js';
 import { EXIT_NO_PERMISSION, SourceError, UserError } from '../util/errors.js';
 import type { Skipped } from '../report/report.js';
 
@@ -28,7 +28,6 @@ export interface ProgressReporter {
 export interface ScanOptions {
   pageSize: number;
   settings: KsmSettings;
-  physical: PhysicalPages | null;
   progress?: ProgressReporter;
   hasher?: PageHasher;
 }
@@ -91,7 +90,8 @@ export function runScan(openers: readonly SourceOpener[], opts: ScanOptions): Sc
   }
 
   const index = new PageIndex(residentHint + 1024);
-  const sink = new IndexingSink(index, hasher, pageSize, zeroHash, opts.physical);
+  const sink = new IndexingSink(index, hasher, pageSize, zeroHash);
+  const domains = new PhysicalDomains();
   // Up to 4096 pages per batch of hashes from the native reader; contents read in JS go
   // through a 1 MiB buffer.
   const batch = createPageBatch(pageSize, 4096, Math.max(1, Math.floor(1048576 / pageSize)));
@@ -102,7 +102,9 @@ export function runScan(openers: readonly SourceOpener[], opts: ScanOptions): Sc
   for (const { source, regions } of opened) {
     const processIndex = scanned.length;
     const indexStart = index.length;
-    sink.processIndex = processIndex;
+    const domain = source.physical === null ? null : domains.domainOf(source.physical);
+    if (source.physical !== null && domain === null) warnings.push(`${source.label}: too many machines or snapshots in one run; its physical sharing is ignored`);
+    sink.startSource(processIndex, domain, source.physical);
     const entry: ScannedSource = {
       info: source.info,
       label: source.label,
@@ -152,7 +154,7 @@ export function runScan(openers: readonly SourceOpener[], opts: ScanOptions): Sc
     useZeroPages: opts.settings.useZeroPages,
     maxPageSharing: opts.settings.maxPageSharing,
     zeroHash,
-    physical: opts.physical,
+    physical: domains.size > 0 ? domains : null,
   });
   return {
     sources: scanned,

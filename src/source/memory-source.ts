@@ -1,4 +1,5 @@
 import type { MappingKind } from './mapping-kind.js';
+import type { PhysicalPages } from '../physical/physical-pages.js';
 
 /** One process (or one core, one VM image) whose memory is read page by page. */
 export interface ProcessInfo {
@@ -74,8 +75,13 @@ export interface MemorySource {
   readonly info: ProcessInfo;
   /** A label for messages: "pid 123 (cat)" or a core file's name. */
   readonly label: string;
-  /** False for cores and snapshots: contents only, no flags, no physical sharing. */
+  /** False for cores and for non-root live scans: no PFNs, so no physical sharing. */
   readonly hasPhysicalInfo: boolean;
+  /**
+   * The physical information behind this source's PFNs (the kernel's, or a snapshot's record
+   * of it); sources sharing one provider share one physical domain. Null when there is none.
+   */
+  readonly physical: PhysicalPages | null;
   regions(): SourceRegion[];
   /** Reads every present page of the region into the sink; throws SourceError on failure. */
   scanRegion(region: SourceRegion, sink: PageSink, batch: PageBatch): RegionTally;

@@ -1,0 +1,48 @@
+import type { PhysicalPages } from './physical-pages.js';
+
+/**
+ * Frame numbers are only comparable within one machine at one time: a live host, or one
+ * snapshot. Each such "domain" gets its own range of frame ids, domain x 2^32 + PFN, so that
+ * pages from two snapshots never look like one physical frame.
+ */
+export const FRAMES_PER_DOMAIN = 0x1_0000_0000;
+export const MAX_DOMAINS = 64;
+
+/** Routes a frame id to the physical information of its domain. */
+export class PhysicalDomains implements PhysicalPages {
+  private readonly providers: PhysicalPages[] = [];
+
+  /** The domain id of a provider, added on first sight; null when there are too many domains. */
+  domainOf(provider: PhysicalPages): number | null {
+    let id = this.providers.indexOf(provider);
+    if (id < 0) {
+      if (this.providers.length >= MAX_DOMAINS) return null;
+      id = this.providers.push(provider) - 1;
+    }
+    return id;
+  }
+
+  get size(): number {
+    return this.providers.length;
+  }
+
+  mapCount(frame: number): number {
+    return this.route(frame)?.mapCount(frame % FRAMES_PER_DOMAIN) ?? 0;
+  }
+
+  isZeroPage(frame: number): boolean {
+    return this.route(frame)?.isZeroPage(frame % FRAMES_PER_DOMAIN) ?? false;
+  }
+
+  isKsmPage(frame: number): boolean {
+    return this.route(frame)?.isKsmPage(frame % FRAMES_PER_DOMAIN) ?? false;
+  }
+
+  private route(frame: number): PhysicalPages | undefined {
+    return this.providers[Math.floor(frame / FRAMES_PER_DOMAIN)];
+  }
+
+  close(): void {
+    // The providers belong to their sources.
+  }
+}
