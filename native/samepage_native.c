@@ -1,7 +1,11 @@
 /*
  * samepage's native hot path: read pages of another process and hash each with XXH3-64, in one
- * call per batch of runs, on a small pool of threads. Reading only: process_vm_readv never
- * writes to the target. XXH3 comes from the xxhash-addon dependency's copy of xxHash.
+ * call per batch of runs, on a small pool of threads. XXH3 comes from the xxhash-addon
+ * dependency's copy of xxHash.
+ *
+ * Reads are pread() on /proc/PID/mem, not process_vm_readv(): the latter pins the remote pages
+ * (FOLL_PIN), and pinning an anonymous page shared by fork makes the kernel unshare it, giving
+ * the target a private copy. A scan must leave the target's memory exactly as it was.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -9,7 +13,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 #include <unistd.h>
 #include <node_api.h>
 
@@ -17,12 +20,11 @@
 #include "xxhash.h"
 
 #define MAX_THREADS 8
-#define READ_CHUNK (1u << 20) /* bytes per process_vm_readv */
-#define MAX_IOV 1024
+#define READ_CHUNK (1u << 20) /* bytes read and hashed at a time per thread */
 
 /* One call's work: runs of contiguous present pages, and where their hashes go. */
 typedef struct {
-  pid_t pid;
+  int mem_fd; /* /proc/PID/mem, opened read-only */
   const double *run_start; /* virtual address of each run */
   const uint32_t *run_pages;
   uint32_t nruns;
@@ -59,47 +61,36 @@ static void run_slice(slice_t *s, unsigned char *buf) {
   /* Find the run holding first_page. */
   while (r < j->nruns && page + j->run_pages[r] <= s->first_page) page += j->run_pages[r++];
   uint64_t at = s->first_page; /* next global page to read */
-  struct iovec remote[MAX_IOV];
   while (at < s->end_page && r < j->nruns) {
-    /* Gather up to chunk_pages pages from consecutive runs into one call. */
-    uint32_t n = 0, niov = 0, first_run = r;
+    /* Fill the buffer with up to chunk_pages pages from consecutive runs, one pread a piece. */
+    uint32_t n = 0;
     uint64_t out_at = at;
     uint64_t p = page;
     uint32_t rr = r;
     uint64_t cursor = at;
-    while (n < chunk_pages && cursor < s->end_page && rr < j->nruns && niov < MAX_IOV) {
+    while (n < chunk_pages && cursor < s->end_page && rr < j->nruns) {
       uint64_t off = cursor - p; /* page offset within run rr */
-      uint64_t left = j->run_pages[rr] - off;
-      uint64_t take = left;
+      uint64_t take = j->run_pages[rr] - off;
       if (take > chunk_pages - n) take = chunk_pages - n;
       if (take > s->end_page - cursor) take = s->end_page - cursor;
-      remote[niov].iov_base = (void *)(uintptr_t)(j->run_start[rr] + (double)(off * ps));
-      remote[niov].iov_len = take * ps;
-      niov++;
+      uint64_t addr = (uint64_t)j->run_start[rr] + off * ps;
+      size_t want = (size_t)take * ps, got = 0;
+      while (got < want) {
+        ssize_t rc = pread(j->mem_fd, buf + (size_t)n * ps + got, want - got, (off_t)(addr + got));
+        if (rc < 0 && errno == EINTR) continue;
+        if (rc <= 0) {
+          j->err[s->slot] = rc < 0 ? errno : EFAULT;
+          j->err_run[s->slot] = rr;
+          return;
+        }
+        got += (size_t)rc;
+      }
       n += (uint32_t)take;
       cursor += take;
       if (off + take == j->run_pages[rr]) {
         p += j->run_pages[rr];
         rr++;
       }
-    }
-    size_t want = (size_t)n * ps, got = 0;
-    while (got < want) {
-      /* Skip the iovecs already transferred after a partial read. */
-      size_t skip = got, k = 0;
-      while (k < niov && skip >= remote[k].iov_len) skip -= remote[k++].iov_len;
-      struct iovec rem0 = remote[k];
-      remote[k].iov_base = (char *)remote[k].iov_base + skip;
-      remote[k].iov_len -= skip;
-      struct iovec loc = {buf + got, want - got};
-      ssize_t rc = process_vm_readv(j->pid, &loc, 1, remote + k, niov - k, 0);
-      remote[k] = rem0;
-      if (rc <= 0) {
-        j->err[s->slot] = rc < 0 ? errno : EFAULT;
-        j->err_run[s->slot] = first_run;
-        return;
-      }
-      got += (size_t)rc;
     }
     hash_buffer(buf, n, ps, j->hi + out_at, j->lo + out_at);
     at = cursor;
@@ -250,10 +241,10 @@ static napi_value hash_pages(napi_env env, napi_callback_info info) {
 }
 
 /*
- * readHashRuns(pid, runStart: Float64Array, runPages: Uint32Array, nRuns, pageSize,
+ * readHashRuns(memFd, runStart: Float64Array, runPages: Uint32Array, nRuns, pageSize,
  *              hi: Uint32Array, lo: Uint32Array, out, threads) -> [errno, run]
  * errno 0: every page was read and hashed. Otherwise a read failed (ESRCH: the process is
- * gone; EFAULT: memory unmapped meanwhile) at or after run number `run`.
+ * gone; EFAULT or EIO: memory unmapped meanwhile) in run number `run`.
  */
 static napi_value read_hash_runs(napi_env env, napi_callback_info info) {
   size_t argc = 9;
@@ -263,11 +254,11 @@ static napi_value read_hash_runs(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "readHashRuns: 9 arguments");
     return NULL;
   }
-  int32_t pid;
+  int32_t mem_fd;
   uint32_t nruns, ps, out, threads;
   size_t slen = 0, plen = 0, hlen = 0, llen = 0;
   int ok1, ok2, ok3, ok4;
-  CHECK(napi_get_value_int32(env, argv[0], &pid));
+  CHECK(napi_get_value_int32(env, argv[0], &mem_fd));
   double *starts = typed_data(env, argv[1], napi_float64_array, &slen, &ok1);
   uint32_t *pages = typed_data(env, argv[2], napi_uint32_array, &plen, &ok2);
   CHECK(napi_get_value_uint32(env, argv[3], &nruns));
@@ -287,7 +278,7 @@ static napi_value read_hash_runs(napi_env env, napi_callback_info info) {
     return NULL;
   }
   job_t job;
-  job.pid = pid;
+  job.mem_fd = mem_fd;
   job.run_start = starts;
   job.run_pages = pages;
   job.nruns = nruns;

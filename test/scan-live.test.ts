@@ -1,5 +1,6 @@
 // The live scan on real processes of known content: selection, the report object, and the
 // rendered table (the object first, the text second).
+import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startPagefill, stopAllFixtures } from './support/fixtures.js';
 import { pidArgs, runSamepage, scanJson } from './support/samepage.js';
@@ -41,6 +42,19 @@ describe('samepage scan on live processes', () => {
     expect(text).toMatch(/By mapping type/);
     expect(text).toMatch(/shared memory/);
     expect(text).toContain(String(a.pid));
+  });
+
+  it('leaves the target as it was: pages shared by fork stay shared (no pinning, no unsharing)', async () => {
+    const parent = await startPagefill(['anon:2000:seq=3', 'fork:2']);
+    const pids = [parent.pid, ...parent.childPids];
+    const pssAnon = () => pids.map((p) => Number(/Pss_Anon:\s+(\d+)/.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'latin1'))?.[1]));
+    const before = pssAnon();
+    const first = await scanJson(pidArgs(pids));
+    const second = await scanJson(pidArgs(pids));
+    expect(pssAnon()).toEqual(before);
+    // One frame mapped three times: KSM would not merge it with itself, so nothing is freed.
+    expect(first.report.estimate.ramFreedPages).toBeLessThan(100);
+    expect(second.report.estimate).toEqual(first.report.estimate);
   });
 
   it('selects by --name and by --tree', async () => {

@@ -38,7 +38,7 @@ export class LiveSource implements MemorySource {
     /** The kernel's physical page information (root only), shared by every live source. */
     readonly physical: PhysicalPages | null,
     /** The native read+hash, or null for positional reads of /proc/PID/mem hashed in JS. */
-    private native: NativeAddon | null = null,
+    private readonly native: NativeAddon | null = null,
     private readonly threads = 1,
   ) {
     this.label = `pid ${info.pid} (${info.command})`;
@@ -116,16 +116,12 @@ export class LiveSource implements MemorySource {
   /** Reads (and with the native reader hashes) the batch's runs, then hands the batch over. */
   private flush(region: SourceRegion, sink: PageSink, batch: PageBatch): void {
     if (this.native !== null) {
-      const [errno] = this.native.readHashRuns(this.info.pid, this.runStart, this.runPages, this.runs, this.pageSize, batch.hashHi, batch.hashLo, 0, this.threads);
-      if (errno === EPERM || errno === ENOSYS) {
-        // process_vm_readv refused (a seccomp filter, say): /proc/PID/mem may still work.
-        this.native = null;
-      } else if (errno !== 0) {
-        this.readFailed(region, errnoName(errno));
-      }
+      // pread on /proc/PID/mem, like the JavaScript path: process_vm_readv would pin the pages,
+      // and pinning makes the kernel unshare pages a fork left shared (see native/).
+      const [errno] = this.native.readHashRuns(this.memFd, this.runStart, this.runPages, this.runs, this.pageSize, batch.hashHi, batch.hashLo, 0, this.threads);
+      if (errno !== 0) this.readFailed(region, errnoName(errno));
       batch.hashed = true;
-    }
-    if (this.native === null) {
+    } else {
       let at = 0;
       for (let r = 0; r < this.runs; r++) {
         const pages = this.runPages[r] as number;
@@ -155,7 +151,7 @@ export class LiveSource implements MemorySource {
 
   private readFailed(region: SourceRegion, why: string): never {
     if (why === 'ESRCH' || this.exited()) throw new SourceError(`pid ${this.info.pid} exited during the scan`, true);
-    if (why === 'EOF' || why === 'EFAULT') throw new SourceError(`${describe(region)} was unmapped during the scan`);
+    if (why === 'EOF' || why === 'EFAULT' || why === 'EIO') throw new SourceError(`${describe(region)} was unmapped during the scan`);
     throw new SourceError(`cannot read ${describe(region)}: ${why}`);
   }
 
@@ -230,8 +226,6 @@ export function permissionMessage(pid: number, file: string): string {
   return `no permission to read the memory of pid ${pid} (/proc/${pid}/${file}): reading another process's memory needs ptrace access${yama}; run samepage as root (sudo samepage ...) or give it CAP_SYS_PTRACE`;
 }
 
-const EPERM = 1;
-const ENOSYS = 38;
 const ERRNO_NAMES: Record<number, string> = { 1: 'EPERM', 3: 'ESRCH', 5: 'EIO', 12: 'ENOMEM', 13: 'EACCES', 14: 'EFAULT', 38: 'ENOSYS' };
 
 function errnoName(errno: number): string {

@@ -5,11 +5,11 @@ export interface NativeAddon {
   /** XXH3-64 of `count` pages of `data`, into hi[out + i] / lo[out + i]. */
   hashPages(data: Uint8Array, count: number, pageSize: number, hi: Uint32Array, lo: Uint32Array, out: number): void;
   /**
-   * Reads runs of pages of process `pid` (process_vm_readv) and hashes every page, on up to
-   * `threads` threads. Returns [errno, run]: errno 0 when all was read.
+   * Reads runs of pages through `memFd` (an open /proc/PID/mem) and hashes every page, on up
+   * to `threads` threads. Returns [errno, run]: errno 0 when all was read.
    */
   readHashRuns(
-    pid: number,
+    memFd: number,
     runStart: Float64Array,
     runPages: Uint32Array,
     runs: number,

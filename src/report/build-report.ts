@@ -108,7 +108,7 @@ export function buildReport(scan: ScanResult, meta: { version: string; root: boo
     scopes: estimates,
     totals: {
       processes: scan.sources.length,
-      regions: sum(scan.sources.map((s) => s.regions)),
+      regions: sum(scan.sources.map((s) => s.regions.length)),
       regionsSkipped: sum(scan.sources.map((s) => s.regionsSkipped)),
       virtualPages: sum(byKind.map((k) => k.virtualPages)),
       residentPages,

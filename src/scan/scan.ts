@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { MemorySource, ProcessInfo, SourceRegion } from '../source/memory-source.js';
+import type { PhysicalPages } from '../physical/physical-pages.js';
 import { createPageBatch } from '../source/memory-source.js';
 import { KIND_INDEX, MAPPING_KINDS, pageKind } from '../source/mapping-kind.js';
 import { createPageHasher, zeroPageHash, type PageHasher } from '../hash/page-hasher.js';
@@ -32,16 +33,41 @@ export interface ScanOptions {
   hasher?: PageHasher;
 }
 
+/** One region as scanned: what it is, and what the scan found in it. */
+export interface ScannedRegion {
+  region: SourceRegion;
+  virtualPages: number;
+  swappedPages: number;
+  /** Records this region added to the index, in order after the previous region's. */
+  indexedPages: number;
+}
+
 /** A scanned process (or core) and what the scan saw of it beyond its pages. */
 export interface ScannedSource {
   info: ProcessInfo;
   label: string;
   hasPhysicalInfo: boolean;
+  physical: PhysicalPages | null;
   virtualPagesByKind: Float64Array;
   swappedPages: number;
-  regions: number;
+  regions: ScannedRegion[];
   regionsSkipped: number;
   mergeableNow: boolean;
+  /** Where its records start in the (unsorted) index. */
+  indexStart: number;
+}
+
+/** Every page of every source in the index, in scan order: before sorting and the model. */
+export interface Collected {
+  index: PageIndex;
+  sources: ScannedSource[];
+  skipped: Skipped[];
+  warnings: string[];
+  domains: PhysicalDomains;
+  zeroHash: { hi: number; lo: number };
+  pageSize: number;
+  scannedBytes: number;
+  began: number;
 }
 
 export interface ScanResult {
@@ -61,6 +87,11 @@ export interface ScanResult {
  * One failed region is a warning; one failed process is skipped and its pages dropped.
  */
 export function runScan(openers: readonly SourceOpener[], opts: ScanOptions): ScanResult {
+  return analyse(collect(openers, opts), opts.settings);
+}
+
+/** Reads and hashes every present page of every source into the index. */
+export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Collected {
   const began = performance.now();
   const { pageSize } = opts;
   if (openers.length > MAX_PROCESSES) throw new UserError(`too many processes selected (${openers.length}; at most ${MAX_PROCESSES})`);
@@ -109,20 +140,26 @@ export function runScan(openers: readonly SourceOpener[], opts: ScanOptions): Sc
       info: source.info,
       label: source.label,
       hasPhysicalInfo: source.hasPhysicalInfo,
+      physical: source.physical,
       virtualPagesByKind: new Float64Array(MAPPING_KINDS.length),
       swappedPages: 0,
-      regions: regions.length,
+      regions: [],
       regionsSkipped: 0,
       mergeableNow: regions.some((r) => r.mergeableNow === true),
+      indexStart,
     };
     let gone: SourceError | null = null;
     for (const region of regions) {
       const before = index.length;
+      const scannedRegion: ScannedRegion = { region, virtualPages: 0, swappedPages: 0, indexedPages: 0 };
+      entry.regions.push(scannedRegion);
       try {
         const tally = source.scanRegion(region, sink, batch);
         const kind = KIND_INDEX[pageKind(region.kind, true)];
         entry.virtualPagesByKind[kind] = (entry.virtualPagesByKind[kind] as number) + tally.virtualPages;
         entry.swappedPages += tally.swappedPages;
+        scannedRegion.virtualPages = tally.virtualPages;
+        scannedRegion.swappedPages = tally.swappedPages;
       } catch (err) {
         if (err instanceof SourceError && err.processGone) {
           gone = err;
@@ -133,6 +170,7 @@ export function runScan(openers: readonly SourceOpener[], opts: ScanOptions): Sc
         entry.regionsSkipped++;
         warnings.push(`${source.label}: ${err.message}; region skipped`);
       }
+      scannedRegion.indexedPages = index.length - before;
       const bytes = (index.length - before) * pageSize;
       scannedBytes += bytes;
       opts.progress?.advance(bytes);
@@ -147,25 +185,29 @@ export function runScan(openers: readonly SourceOpener[], opts: ScanOptions): Sc
     scanned.push(entry);
   }
   opts.progress?.finish();
+  return { index, sources: scanned, skipped, warnings, domains, zeroHash, pageSize, scannedBytes, began };
+}
 
-  sortIndex(index);
-  const model = runKsmModel(index, {
-    processCount: scanned.length,
-    useZeroPages: opts.settings.useZeroPages,
-    maxPageSharing: opts.settings.maxPageSharing,
-    zeroHash,
-    physical: domains.size > 0 ? domains : null,
+/** Sorts the index and runs the KSM model over it. */
+export function analyse(c: Collected, settings: KsmSettings): ScanResult {
+  sortIndex(c.index);
+  const model = runKsmModel(c.index, {
+    processCount: c.sources.length,
+    useZeroPages: settings.useZeroPages,
+    maxPageSharing: settings.maxPageSharing,
+    zeroHash: c.zeroHash,
+    physical: c.domains.size > 0 ? c.domains : null,
   });
   return {
-    sources: scanned,
-    skipped,
-    warnings,
+    sources: c.sources,
+    skipped: c.skipped,
+    warnings: c.warnings,
     model,
-    pageSize,
-    settings: opts.settings,
-    indexBytes: index.bytes,
-    scannedBytes,
-    elapsedMs: performance.now() - began,
+    pageSize: c.pageSize,
+    settings,
+    indexBytes: c.index.bytes,
+    scannedBytes: c.scannedBytes,
+    elapsedMs: performance.now() - c.began,
   };
 }
 

@@ -1,0 +1,118 @@
+import { readFileSync } from 'node:fs';
+import { selectProcesses, type Selection } from '../live/select.js';
+import { LiveSource } from '../live/live-source.js';
+import { KernelPhysicalPages } from '../physical/physical-pages.js';
+import { DEFAULT_KSM_SETTINGS, readKsmSettings, type KsmSettings } from '../analysis/ksm-settings.js';
+import type { ScanResult, SourceOpener } from '../scan/scan.js';
+import { buildReport } from '../report/build-report.js';
+import { renderJson } from '../reporters/json.js';
+import { renderTable } from '../reporters/table.js';
+import { nativeAddon } from '../native/native-addon.js';
+import { isRoot, systemPageSize } from '../util/system.js';
+import { EXIT_NO_PERMISSION, UserError } from '../util/errors.js';
+
+export const EXIT_OK = 0;
+export const EXIT_PARTIAL = 1;
+export const EXIT_ERROR = 2;
+
+export interface Io {
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+}
+
+export interface OutputOptions {
+  json: boolean;
+  top: number;
+}
+
+export interface WhatIf {
+  useZeroPages: number | undefined;
+  maxPageSharing: number | undefined;
+}
+
+export function hasSelection(s: Selection): boolean {
+  return s.pids.length + s.names.length + s.trees.length > 0 || s.chromium || s.chromiumAll || s.all;
+}
+
+/** Live processes as sources, sharing the kernel's physical information when root. */
+export interface LiveOpeners {
+  openers: SourceOpener[];
+  root: boolean;
+  pageSize: number;
+  /** The kernel's physical page information, when root. */
+  physical: KernelPhysicalPages | null;
+  close(): void;
+}
+
+export function liveOpeners(selection: Selection, threads: number, io: Io): LiveOpeners {
+  const infos = selectProcesses(selection, process.pid);
+  if (infos.length === 0) throw new UserError('no process matches the selection');
+  const root = isRoot();
+  const pageSize = systemPageSize();
+  const physical = root ? KernelPhysicalPages.tryOpen() : null;
+  const pfnsVisible = physical !== null;
+  if (!pfnsVisible) {
+    io.stderr.write(
+      'samepage: warning: not root, so the kernel hides physical frame numbers: pages already shared by fork cannot be recognised and the estimate is an upper bound\n',
+    );
+  }
+  const native = nativeAddon();
+  return {
+    openers: infos.map((info) => ({
+      label: `pid ${info.pid} (${info.command})`,
+      pid: info.pid,
+      open: () => new LiveSource(info, pageSize, pfnsVisible, physical, native, threads),
+    })),
+    root,
+    pageSize,
+    physical,
+    close: () => physical?.close(),
+  };
+}
+
+/** The kernel's KSM settings, or KSM's defaults, with the command line's "what if" on top. */
+export function effectiveSettings(base: KsmSettings | null, whatIf: WhatIf, io: Io): KsmSettings {
+  let settings = base;
+  if (settings === null) {
+    settings = readKsmSettings();
+    if (settings === null) io.stderr.write('samepage: warning: KSM is not available here (/sys/kernel/mm/ksm): assuming its defaults\n');
+  }
+  const chosen = settings ?? DEFAULT_KSM_SETTINGS;
+  if (whatIf.useZeroPages === undefined && whatIf.maxPageSharing === undefined) return chosen;
+  return {
+    ...chosen,
+    useZeroPages: whatIf.useZeroPages === undefined ? chosen.useZeroPages : whatIf.useZeroPages === 1,
+    maxPageSharing: whatIf.maxPageSharing ?? chosen.maxPageSharing,
+    source: 'flags',
+  };
+}
+
+/** Nothing could be read at all: the reasons, as one error. */
+export function nothingScanned(skipped: ScanResult['skipped']): UserError {
+  const reasons = skipped.map((k) => k.reason);
+  const unique = [...new Set(reasons)];
+  const code = skipped.length > 0 && skipped.every((k) => k.permissionDenied) ? EXIT_NO_PERMISSION : EXIT_ERROR;
+  return new UserError(unique.length === 1 ? (unique[0] as string) : `nothing could be scanned:\n  ${reasons.join('\n  ')}`, code);
+}
+
+/** Prints the report and returns the exit status: partial when anything was skipped. */
+export function printReport(scan: ScanResult, root: boolean, out: OutputOptions, io: Io): number {
+  if (scan.sources.length === 0) throw nothingScanned(scan.skipped);
+  const report = buildReport(scan, { version: readVersion(), root });
+  io.stdout.write(out.json ? renderJson(report) : renderTable(report, { maxProcesses: out.top }));
+  if (out.json) {
+    for (const k of report.skipped) io.stderr.write(`samepage: skipped ${k.source}: ${k.reason}\n`);
+    for (const w of report.warnings) io.stderr.write(`samepage: warning: ${w}\n`);
+  }
+  return report.skipped.length > 0 || report.totals.regionsSkipped > 0 ? EXIT_PARTIAL : EXIT_OK;
+}
+
+let cachedVersion: string | null = null;
+
+export function readVersion(): string {
+  if (cachedVersion === null) {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    cachedVersion = pkg.version ?? '0.0.0';
+  }
+  return cachedVersion;
+}
