@@ -18,6 +18,7 @@ function comparable(r: Report): unknown {
   const c = structuredClone(r) as Partial<Report> & { totals: Report['totals']; ksm: Report['ksm']; processes: Report['processes'] };
   delete c.createdAt;
   c.totals.elapsedMs = 0;
+  c.totals.peakRssBytes = 0;
   c.ksm.runNow = null;
   for (const p of c.processes) p.source = '';
   return c;

@@ -120,6 +120,8 @@ export function buildReport(scan: ScanResult, meta: { version: string; root: boo
       eligiblePages: main.rmapItems + main.ksmZeroPages,
       scannedBytes: scan.scannedBytes,
       elapsedMs: Math.round(scan.elapsedMs),
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      indexBytes: scan.indexBytes,
     },
     byKind,
     processes,

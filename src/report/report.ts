@@ -60,6 +60,9 @@ export interface Totals {
   eligiblePages: number;
   scannedBytes: number;
   elapsedMs: number;
+  /** samepage's own peak resident memory, and what its page index took of it. */
+  peakRssBytes: number;
+  indexBytes: number;
 }
 
 export interface KindRow {
