@@ -61,6 +61,7 @@ export async function startPagefill(ops: string[]): Promise<Fixture> {
   // detached: its own process group, so one kill(-pgid) reaches the forked children too.
   const child = spawn(binary, ops, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   running.add(child);
+  child.once('error', () => running.delete(child)); // Never started: nothing to stop.
   const exited = new Promise<void>((resolve) => {
     child.once('exit', () => {
       running.delete(child);
@@ -154,9 +155,19 @@ async function waitGone(pid: number, timeoutMs = 5_000): Promise<void> {
   throw new Error(`pagefill child ${pid} still alive ${timeoutMs} ms after SIGKILL`);
 }
 
-// A crashed or aborted test must leave no pagefill behind. (If this process is killed
-// outright, pagefill notices by itself: it gets SIGTERM through PR_SET_PDEATHSIG.)
-process.once('exit', () => {
+// A crashed or aborted test must leave no pagefill behind: on exit, and on the SIGTERM with
+// which vitest ends its workers (or Ctrl-C). If this process is killed outright, pagefill
+// notices by itself: it gets SIGTERM through PR_SET_PDEATHSIG.
+function cleanupSync(): void {
   for (const child of running) killGroup(child);
   if (buildDir) rmSync(buildDir, { recursive: true, force: true });
-});
+  buildDir = undefined;
+}
+
+process.once('exit', cleanupSync);
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    cleanupSync();
+    process.kill(process.pid, signal); // Die of the signal, as without this listener.
+  });
+}

@@ -3,6 +3,10 @@
 // KSM is system-wide: one ksmd, one set of counters. So a session takes an exclusive lock
 // that every test run on this machine shares, unmerges everything, sets fast scanning,
 // and in `finally` unmerges again and restores the settings it found.
+//
+// If the test process dies mid-session: on exit or SIGTERM/SIGINT/SIGHUP the settings are
+// restored synchronously; on SIGKILL they cannot be, so the session also writes the settings
+// it found into the lock file and the next session restores those first.
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -22,7 +26,7 @@ const POLL_MS = 10;
 const FAST_PAGES_TO_SCAN = 20_000;
 const FAST_SLEEP_MILLISECS = 1;
 
-/** Every knob a session may change, in the order they are restored (see restore()). */
+/** Every knob a session may change, in the order they are restored (see restorable()). */
 const SAVED_SETTINGS = [
   'smart_scan',
   'sleep_millisecs',
@@ -118,7 +122,8 @@ export async function withKsm<T>(opts: KsmOptions, fn: (ksm: KsmSession) => Prom
   try {
     const release = await holdKsmLock();
     try {
-      const saved = await readKsmSettings();
+      const saved = (await readCrashRecord()) ?? (await readKsmSettings());
+      await writeFile(KSM_LOCK_FILE, JSON.stringify(saved));
       pendingRestore = saved;
       let result: T;
       try {
@@ -133,11 +138,6 @@ export async function withKsm<T>(opts: KsmOptions, fn: (ksm: KsmSession) => Prom
         throw err;
       }
       await restore(saved);
-      // Check while still holding the lock: afterwards another test run may change them.
-      const after = await readKsmSettings();
-      if (JSON.stringify(after) !== JSON.stringify(saved)) {
-        throw new Error(`KSM settings not restored: was ${JSON.stringify(saved)}, now ${JSON.stringify(after)}`);
-      }
       return result;
     } finally {
       pendingRestore = undefined;
@@ -145,6 +145,20 @@ export async function withKsm<T>(opts: KsmOptions, fn: (ksm: KsmSession) => Prom
     }
   } finally {
     active = false;
+  }
+}
+
+/** Settings a session that died unrestored left in the lock file (see the top of this file). */
+async function readCrashRecord(): Promise<KsmSettings | undefined> {
+  const text = (await readFile(KSM_LOCK_FILE, 'utf8')).trim();
+  if (text === '') return undefined;
+  try {
+    const record = JSON.parse(text) as KsmSettings;
+    console.warn(`withKsm: an earlier session died before restoring KSM; restoring ${text}`);
+    return record;
+  } catch {
+    console.warn(`withKsm: ignoring unreadable ${KSM_LOCK_FILE}: ${text}`);
+    return undefined;
   }
 }
 
@@ -175,7 +189,7 @@ const session: Omit<KsmSession, 'settingsOnEntry'> = {
 
 async function applyFastSettings(opts: KsmOptions): Promise<void> {
   // The advisor rewrites pages_to_scan on its own (and the kernel refuses pages_to_scan writes
-  // while it is on), so switch it off first.
+  // while it is on, EINVAL), so switch it off first.
   if (await exists('advisor_mode')) await writeKsm('advisor_mode', 'none');
   await writeKsm('pages_to_scan', String(FAST_PAGES_TO_SCAN));
   await writeKsm('sleep_millisecs', String(FAST_SLEEP_MILLISECS));
@@ -189,12 +203,31 @@ async function applyFastSettings(opts: KsmOptions): Promise<void> {
 async function restore(saved: KsmSettings): Promise<void> {
   // max_page_sharing can only change while KSM holds no pages, so unmerge first.
   await unmergeAll();
-  // pages_to_scan before advisor_mode: the kernel refuses pages_to_scan while the advisor is on.
+  for (const [name, value] of restorable(saved)) await writeKsm(name, value);
+  await writeKsm('run', saved.run ?? '0');
+  // Check while still holding the lock: afterwards another test run may change them.
+  const now = await readKsmSettings();
+  const differ = [...restorable(saved)].filter(([name, value]) => now[name] !== value);
+  if (differ.length > 0 || now.run !== (saved.run ?? '0')) {
+    throw new Error(`KSM settings not restored: were ${JSON.stringify(saved)}, now ${JSON.stringify(now)}`);
+  }
+  await writeFile(KSM_LOCK_FILE, '');
+}
+
+/**
+ * The saved settings to write back, in order, run excepted (it goes last). pages_to_scan goes
+ * before advisor_mode, since the kernel refuses pages_to_scan while the advisor is on; and if
+ * the advisor was on, pages_to_scan is its business: switching it on resets pages_to_scan.
+ */
+function restorable(saved: KsmSettings): Map<KsmSettingName, string> {
+  const advisorOn = saved.advisor_mode !== undefined && saved.advisor_mode !== 'none';
+  const out = new Map<KsmSettingName, string>();
   for (const name of SAVED_SETTINGS) {
     const value = saved[name];
-    if (value !== undefined && name !== 'run') await writeKsm(name, value);
+    if (value === undefined || name === 'run' || (name === 'pages_to_scan' && advisorOn)) continue;
+    out.set(name, value);
   }
-  await writeKsm('run', saved.run ?? '0');
+  return out;
 }
 
 /** run=2 unmerges synchronously inside the write; then wait until the counters agree. */
@@ -432,22 +465,37 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-// If the process exits mid-session (an uncaught error, process.exit), put KSM back the best
-// we can, synchronously: run=2 unmerges inside the write, after which every knob is writable.
-process.once('exit', () => {
+// If the process exits mid-session (an uncaught error, process.exit, vitest ending its
+// worker with SIGTERM, Ctrl-C), put KSM back synchronously: run=2 unmerges inside the write,
+// after which every knob is writable. The lock is still ours until this process is gone.
+function restoreSync(): void {
   const saved = pendingRestore;
   if (!saved) return;
+  pendingRestore = undefined;
+  let ok = true;
   const put = (name: string, value: string): void => {
     try {
       writeFileSync(`${KSM_DIR}/${name}`, value);
     } catch {
-      // Best effort only.
+      ok = false; // Best effort; the crash record in the lock file covers the rest.
     }
   };
   put('run', '2');
-  for (const name of SAVED_SETTINGS) {
-    const value = saved[name];
-    if (value !== undefined && name !== 'run') put(name, value);
-  }
+  for (const [name, value] of restorable(saved)) put(name, value);
   put('run', saved.run ?? '0');
-});
+  if (ok) {
+    try {
+      writeFileSync(KSM_LOCK_FILE, '');
+    } catch {
+      // The next session will restore once more: harmless.
+    }
+  }
+}
+
+process.once('exit', restoreSync);
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    restoreSync();
+    process.kill(process.pid, signal); // Die of the signal, as without this listener.
+  });
+}
