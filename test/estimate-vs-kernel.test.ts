@@ -1,10 +1,9 @@
 // The estimate against the judge: the real kernel KSM, run to convergence on processes of
 // known content. samepage scans first (KSM off, nothing merged), then KSM merges, and the
 // numbers must agree within 0.5%.
-import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startPagefill, stopAllFixtures, type Fixture } from './support/fixtures.js';
-import { withKsm, type KsmResult } from './support/ksm.js';
+import { otherMergeablePids, withKsm, type KsmResult } from './support/ksm.js';
 import { pidArgs, scanJson } from './support/samepage.js';
 import type { Estimate, Report } from '../src/report/report.js';
 
@@ -27,21 +26,6 @@ function within(actual: number, expected: number, fraction: number): boolean {
   return Math.abs(actual - expected) <= fraction * Math.abs(expected) + 1e-9;
 }
 
-/** Other mergeable processes would merge with ours and move the global counters. */
-function otherMergeableProcesses(ours: Set<number>): number[] {
-  const others: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name) || ours.has(Number(name))) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/ksm_stat`, 'latin1');
-      if (/ksm_merge_any:? yes|ksm_mergeable:? yes/.test(stat)) others.push(Number(name));
-    } catch {
-      // Gone, or a kernel thread.
-    }
-  }
-  return others;
-}
-
 /** No prctl: only the regions madvise(MADV_MERGEABLE) marks are merged ("what KSM merges today"). */
 const MADVISE_WORKLOAD: string[][] = [
   ['anon:300:seq=1:madvise', 'anon:200:seq=2', 'anon:100:zero:madvise', 'filepriv:40:seq=3:madvise'],
@@ -54,7 +38,8 @@ async function compare(useZeroPages: 0 | 1, workload = WORKLOAD): Promise<{ repo
     for (const ops of workload) fixtures.push(await startPagefill(ops));
     const pids = fixtures.flatMap((f) => [f.pid, ...f.childPids]);
     return await withKsm({ useZeroPages }, async (ksm) => {
-      expect(otherMergeableProcesses(new Set(pids)), 'other KSM-mergeable processes are running: they would merge with the test processes').toEqual([]);
+      // Other mergeable processes would merge with ours and move the global counters.
+      expect(await otherMergeablePids(pids), 'other KSM-mergeable processes are running').toEqual([]);
       const { report } = await scanJson([...pidArgs(pids), '--use-zero-pages', String(useZeroPages)]);
       const kernel = await ksm.runToConvergence(pids);
       return { report, kernel };
