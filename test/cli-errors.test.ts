@@ -93,6 +93,7 @@ describe('a process that exits mid-scan', () => {
           return {
             info: live.info,
             label: live.label,
+            origin: live.origin,
             hasPhysicalInfo: live.hasPhysicalInfo,
             physical: live.physical,
             regions: () => live.regions(),

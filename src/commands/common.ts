@@ -3,10 +3,9 @@ import { selectProcesses, type Selection } from '../live/select.js';
 import { LiveSource } from '../live/live-source.js';
 import { KernelPhysicalPages } from '../physical/physical-pages.js';
 import { DEFAULT_KSM_SETTINGS, readKsmSettings, type KsmSettings } from '../analysis/ksm-settings.js';
-import type { ScanResult, SourceOpener } from '../scan/scan.js';
+import type { ProgressReporter, ScanResult, SourceOpener } from '../scan/scan.js';
 import { buildReport } from '../report/build-report.js';
 import { renderJson } from '../reporters/json.js';
-import { renderTable } from '../reporters/table.js';
 import { nativeAddon } from '../native/native-addon.js';
 import { isRoot, systemPageSize } from '../util/system.js';
 import { EXIT_NO_PERMISSION, UserError } from '../util/errors.js';
@@ -18,6 +17,12 @@ export const EXIT_ERROR = 2;
 export interface Io {
   stdout: NodeJS.WriteStream;
   stderr: NodeJS.WriteStream;
+}
+
+/** A progress bar on stderr when it is a terminal; its module is loaded only then. */
+export async function progressFor(enabled: boolean, io: Io): Promise<ProgressReporter | undefined> {
+  if (!enabled || !io.stderr.isTTY) return undefined;
+  return (await import('../reporters/progress-bar.js')).terminalProgress(io.stderr);
 }
 
 export interface OutputOptions {
@@ -96,10 +101,11 @@ export function nothingScanned(skipped: ScanResult['skipped']): UserError {
 }
 
 /** Prints the report and returns the exit status: partial when anything was skipped. */
-export function printReport(scan: ScanResult, root: boolean, out: OutputOptions, io: Io): number {
+export async function printReport(scan: ScanResult, root: boolean, out: OutputOptions, io: Io): Promise<number> {
   if (scan.sources.length === 0) throw nothingScanned(scan.skipped);
   const report = buildReport(scan, { version: readVersion(), root });
-  io.stdout.write(out.json ? renderJson(report) : renderTable(report, { maxProcesses: out.top }));
+  // The table renderer (cli-table3) is loaded only for a table: JSON users do not pay for it.
+  io.stdout.write(out.json ? renderJson(report) : (await import('../reporters/table.js')).renderTable(report, { maxProcesses: out.top }));
   if (out.json) {
     for (const k of report.skipped) io.stderr.write(`samepage: skipped ${k.source}: ${k.reason}\n`);
     for (const w of report.warnings) io.stderr.write(`samepage: warning: ${w}\n`);

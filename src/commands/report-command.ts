@@ -3,10 +3,9 @@ import type { Selection } from '../live/select.js';
 import { runScan, type SourceOpener } from '../scan/scan.js';
 import { SnapshotFile, isSnapshot } from '../snapshot/snapshot-source.js';
 import type { KsmSettings } from '../analysis/ksm-settings.js';
-import { terminalProgress } from '../reporters/progress-bar.js';
 import { systemPageSize } from '../util/system.js';
 import { UserError, errnoCode } from '../util/errors.js';
-import { effectiveSettings, hasSelection, liveOpeners, printReport, type Io, type OutputOptions, type WhatIf } from './common.js';
+import { effectiveSettings, hasSelection, liveOpeners, printReport, progressFor, type Io, type OutputOptions, type WhatIf } from './common.js';
 import { openCoreFile } from './core-files.js';
 
 export interface ReportCommandOptions extends OutputOptions, WhatIf {
@@ -32,6 +31,7 @@ export async function reportCommand(opts: ReportCommandOptions, io: Io): Promise
     if (live !== null) {
       pageSize = live.pageSize;
       root = live.root;
+      openers.push(...live.openers);
     }
     for (const file of opts.files) {
       const head = readHead(file);
@@ -48,13 +48,14 @@ export async function reportCommand(opts: ReportCommandOptions, io: Io): Promise
         }
         openers.push(...snap.openers());
       } else {
-        openers.push(await openCoreFile(file, head, pageSize ?? systemPageSize()));
-        pageSize ??= systemPageSize();
+        const core = openCoreFile(file, head, pageSize);
+        pageSize ??= core.pageSize;
+        openers.push(core.opener);
       }
     }
     const chosen = effectiveSettings(settings, opts, io);
-    const scan = runScan(openers, { pageSize: pageSize ?? systemPageSize(), settings: chosen, progress: opts.progress ? terminalProgress(io.stderr) : undefined });
-    return printReport(scan, root, opts, io);
+    const scan = runScan(openers, { pageSize: pageSize ?? systemPageSize(), settings: chosen, progress: await progressFor(opts.progress, io) });
+    return await printReport(scan, root, opts, io);
   } finally {
     for (const s of snapshots) s.release();
     live?.close();

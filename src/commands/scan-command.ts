@@ -1,8 +1,7 @@
 import type { Selection } from '../live/select.js';
 import { runScan } from '../scan/scan.js';
-import { terminalProgress } from '../reporters/progress-bar.js';
 import { UserError } from '../util/errors.js';
-import { effectiveSettings, hasSelection, liveOpeners, printReport, type Io, type OutputOptions, type WhatIf } from './common.js';
+import { effectiveSettings, hasSelection, liveOpeners, printReport, progressFor, type Io, type OutputOptions, type WhatIf } from './common.js';
 
 export interface ScanCommandOptions extends OutputOptions, WhatIf {
   selection: Selection;
@@ -11,13 +10,13 @@ export interface ScanCommandOptions extends OutputOptions, WhatIf {
 }
 
 /** samepage scan: live processes, analysed now. */
-export function scanCommand(opts: ScanCommandOptions, io: Io): number {
+export async function scanCommand(opts: ScanCommandOptions, io: Io): Promise<number> {
   if (!hasSelection(opts.selection)) throw new UserError('nothing to scan: give --pid PID, --name REGEX, --tree PID, --chromium or --all');
   const live = liveOpeners(opts.selection, opts.threads, io);
   try {
     const settings = effectiveSettings(null, opts, io);
-    const scan = runScan(live.openers, { pageSize: live.pageSize, settings, progress: opts.progress ? terminalProgress(io.stderr) : undefined });
-    return printReport(scan, live.root, opts, io);
+    const scan = runScan(live.openers, { pageSize: live.pageSize, settings, progress: await progressFor(opts.progress, io) });
+    return await printReport(scan, live.root, opts, io);
   } finally {
     live.close();
   }

@@ -1,10 +1,9 @@
 import type { Selection } from '../live/select.js';
 import { collect } from '../scan/scan.js';
-import { terminalProgress } from '../reporters/progress-bar.js';
 import { writeSnapshot } from '../snapshot/snapshot-writer.js';
 import { formatBytes, formatCount } from '../reporters/format.js';
 import { UserError } from '../util/errors.js';
-import { EXIT_OK, EXIT_PARTIAL, effectiveSettings, hasSelection, liveOpeners, nothingScanned, readVersion, type Io } from './common.js';
+import { EXIT_OK, EXIT_PARTIAL, effectiveSettings, hasSelection, liveOpeners, nothingScanned, progressFor, readVersion, type Io } from './common.js';
 
 export interface SnapshotCommandOptions {
   selection: Selection;
@@ -14,12 +13,12 @@ export interface SnapshotCommandOptions {
 }
 
 /** samepage snapshot: what a live scan learns, saved for `samepage report` later or elsewhere. */
-export function snapshotCommand(opts: SnapshotCommandOptions, io: Io): number {
+export async function snapshotCommand(opts: SnapshotCommandOptions, io: Io): Promise<number> {
   if (!hasSelection(opts.selection)) throw new UserError('nothing to snapshot: give --pid PID, --name REGEX, --tree PID, --chromium or --all');
   const live = liveOpeners(opts.selection, opts.threads, io);
   try {
     const settings = effectiveSettings(null, { useZeroPages: undefined, maxPageSharing: undefined }, io);
-    const collected = collect(live.openers, { pageSize: live.pageSize, settings, progress: opts.progress ? terminalProgress(io.stderr) : undefined });
+    const collected = collect(live.openers, { pageSize: live.pageSize, settings, progress: await progressFor(opts.progress, io) });
     if (collected.sources.length === 0) throw nothingScanned(collected.skipped);
     const bytes = writeSnapshot(opts.output, collected, { version: readVersion(), root: live.root, settings, physical: live.physical });
     for (const k of collected.skipped) io.stderr.write(`samepage: skipped ${k.source}: ${k.reason}\n`);

@@ -1,8 +1,5 @@
-import xxhash from 'xxhash-addon';
+import { createRequire } from 'node:module';
 import { nativeAddon } from '../native/native-addon.js';
-
-// A CommonJS addon: its exports come through the default import.
-const { XXHash3 } = xxhash;
 
 /**
  * Hashes pages with XXH3-64. The one place that knows the hash library: a faster batch hasher
@@ -25,6 +22,8 @@ export function createPageHasher(): PageHasher {
 
 /** XXH3-64 through xxhash-addon, one call per page: the reference the native hasher must equal. */
 export function createXxhashAddonHasher(): PageHasher {
+  // Loaded only when needed: with the native hasher it would be memory spent for nothing.
+  const { XXHash3 } = createRequire(import.meta.url)('xxhash-addon') as typeof import('xxhash-addon');
   return {
     hashPages(data, count, pageSize, hi, lo, out) {
       for (let i = 0; i < count; i++) {

@@ -19,6 +19,7 @@ export const MAX_BATCH_PAGES = 8192;
  */
 export class LiveSource implements MemorySource {
   readonly label: string;
+  readonly origin = 'live' as const;
   readonly hasPhysicalInfo: boolean;
   private readonly pagemapFd: number;
   private readonly memFd: number;

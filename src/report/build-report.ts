@@ -65,6 +65,7 @@ export function buildReport(scan: ScanResult, meta: { version: string; root: boo
       command: s.info.command,
       chromiumType: s.info.chromiumType,
       source: s.label,
+      origin: s.origin,
       virtualPages: sum(Array.from(s.virtualPagesByKind)),
       residentPages: at(content.byProcess.resident, p),
       swappedPages: s.swappedPages,
@@ -89,11 +90,21 @@ export function buildReport(scan: ScanResult, meta: { version: string; root: boo
   });
 
   const caveats: string[] = [];
-  if (!pfnsVisible && scan.sources.length > 0) {
+  const liveWithoutPfns = scan.sources.some((s) => s.origin === 'live' && !s.hasPhysicalInfo);
+  const dumps = scan.sources.filter((s) => s.origin === 'core' || s.origin === 'vm-image');
+  if (liveWithoutPfns) {
     caveats.push(
       'physical frame numbers were hidden (they need CAP_SYS_ADMIN: run as root): pages already shared by fork cannot be told apart, so RAM freed is an upper bound',
     );
   }
+  if (dumps.length > 0) {
+    caveats.push(
+      `${dumps.length === scan.sources.length ? 'every source is' : `${dumps.length} sources are`} a core or VM memory dump: contents only, so figures from them are a content-only upper bound ` +
+        '(no physical sharing, no VMA flags: every anonymous or private writable region is taken as mergeable); ' +
+        'a dump cannot tell a never-touched page from a zero-filled one, so zero pages are shown apart and never counted as a saving',
+    );
+  }
+  if (scan.sources.some((s) => s.origin === 'snapshot')) caveats.push('snapshot figures are those of the moment the snapshot was taken');
   if (settings.source === 'defaults') caveats.push('KSM is not available on this kernel: the kernel defaults (use_zero_pages 0, max_page_sharing 256) were assumed');
   caveats.push('a static picture: pages that change between two KSM scans (volatile) will not merge, and KSM needs time to get there');
 

@@ -82,6 +82,8 @@ export interface ProcessRow {
   command: string;
   chromiumType: string | null;
   source: string;
+  /** live, core, vm-image or snapshot. */
+  origin: 'live' | 'core' | 'vm-image' | 'snapshot';
   virtualPages: number;
   residentPages: number;
   swappedPages: number;

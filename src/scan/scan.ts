@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { MemorySource, ProcessInfo, SourceRegion } from '../source/memory-source.js';
+import type { MemorySource, ProcessInfo, SourceOrigin, SourceRegion } from '../source/memory-source.js';
 import type { PhysicalPages } from '../physical/physical-pages.js';
 import { createPageBatch } from '../source/memory-source.js';
 import { KIND_INDEX, MAPPING_KINDS, pageKind } from '../source/mapping-kind.js';
@@ -46,6 +46,7 @@ export interface ScannedRegion {
 export interface ScannedSource {
   info: ProcessInfo;
   label: string;
+  origin: SourceOrigin;
   hasPhysicalInfo: boolean;
   physical: PhysicalPages | null;
   virtualPagesByKind: Float64Array;
@@ -139,6 +140,7 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
     const entry: ScannedSource = {
       info: source.info,
       label: source.label,
+      origin: source.origin,
       hasPhysicalInfo: source.hasPhysicalInfo,
       physical: source.physical,
       virtualPagesByKind: new Float64Array(MAPPING_KINDS.length),

@@ -85,6 +85,7 @@ export class SnapshotFile {
     return {
       info,
       label,
+      origin: 'snapshot',
       hasPhysicalInfo,
       physical: file.physical,
       regions: () => regions,

@@ -71,8 +71,12 @@ export interface RegionTally {
   swappedPages: number;
 }
 
+/** Where pages come from: a live process, a core dump (contents only), a snapshot. */
+export type SourceOrigin = 'live' | 'core' | 'vm-image' | 'snapshot';
+
 export interface MemorySource {
   readonly info: ProcessInfo;
+  readonly origin: SourceOrigin;
   /** A label for messages: "pid 123 (cat)" or a core file's name. */
   readonly label: string;
   /** False for cores and for non-root live scans: no PFNs, so no physical sharing. */
