@@ -35,8 +35,10 @@ const MARKER_KEY = 'SAMEPAGE_CHROMIUM_SESSION';
 
 /**
  * Default settle time after the pages have loaded. Measured with Debian's chromium 156 and
- * the fixture site: a renderer's anonymous memory drops by about half 20-40 s after load
- * (V8's memory reducer) and is flat from about 45 s; no process came or went later.
+ * the fixture site (4 tabs): a renderer's Pss_Anon drops from about 55 to 41 MiB 15-35 s
+ * after load (V8's memory reducer), then drifts by 1-2 MiB at most. About 3 minutes after
+ * launch the browser starts one more process (utility on_device_model, ~6 MiB); while the
+ * browser is frozen that start is delayed until thaw().
  */
 export const DEFAULT_SETTLE_MS = 60_000;
 
@@ -75,7 +77,8 @@ export interface ChromiumSession {
   pids(): number[];
   /** The subset of pids() whose command line has --type=renderer. */
   rendererPids(): number[];
-  /** SIGSTOP every process of the browser, so memory stops changing. */
+  /** SIGSTOP every process of the browser, so memory stops changing (the processes can
+   *  no longer touch it; KSM, if running, still merges mergeable pages). */
   freeze(): void;
   /** SIGCONT every process of the browser. */
   thaw(): void;
@@ -89,6 +92,7 @@ export interface ChromiumSession {
 interface ProcInfo {
   pid: number;
   ppid: number;
+  comm: string;
   state: string;
   start: string; // starttime (field 22): tells a pid apart from a later reuse of it
 }
@@ -101,12 +105,14 @@ function readStat(pid: number): ProcInfo | undefined {
     return undefined;
   }
   // "pid (comm) state ppid ..."; comm may contain spaces and parentheses.
-  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const close = text.lastIndexOf(')');
+  const comm = text.slice(text.indexOf('(') + 1, close);
+  const f = text.slice(close + 2).split(' ');
   const state = f[0];
   const ppid = Number(f[1]);
   const start = f[19];
   if (state === undefined || start === undefined || !Number.isInteger(ppid)) return undefined;
-  return { pid, ppid, state, start };
+  return { pid, ppid, comm, state, start };
 }
 
 function allProcs(): ProcInfo[] {
@@ -653,8 +659,10 @@ class Session implements ChromiumSession {
     }
     for (const p of procs) {
       if (found.has(p.pid) || isDead(p)) continue;
-      // Seen before (same start time), or carries the session marker: a process of ours.
-      if (this.known.get(p.pid) === p.start || hasMarker(p.pid, this.marker)) addTree(p.pid);
+      // Seen before (same start time), or a Chromium process (chromium, chrome_crashpad_*)
+      // carrying the session marker: a process of ours that left the tree.
+      if (this.known.get(p.pid) === p.start) addTree(p.pid);
+      else if (p.comm.startsWith('chrom') && hasMarker(p.pid, this.marker)) addTree(p.pid);
     }
     const live: number[] = [];
     for (const pid of found) {
@@ -712,17 +720,23 @@ class Session implements ChromiumSession {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.destroySync();
-    // Wait until every process is gone (zombies are reaped by init; they hold no memory).
-    for (const deadline = Date.now() + 15_000; Date.now() < deadline; await sleep(100)) {
-      const left = this.pids();
-      if (left.length === 0) break;
-      for (const pid of left) signal(pid, 'SIGKILL');
+    try {
+      this.destroySync();
+      // Wait until every process is gone (zombies are reaped by init; they hold no memory).
+      let left = this.pids();
+      for (const deadline = Date.now() + 15_000; left.length > 0; left = this.pids()) {
+        if (Date.now() > deadline) {
+          throw new Error(`Chromium processes survived SIGKILL: ${left.join(' ')}`);
+        }
+        for (const pid of left) signal(pid, 'SIGKILL');
+        await sleep(100);
+      }
+      await Promise.race([this.childExited, sleep(5_000)]);
+      rmSync(this.tempDir, { recursive: true, force: true, maxRetries: 3 });
+    } finally {
+      if (this.watchdog?.pid !== undefined) signal(-this.watchdog.pid, 'SIGKILL');
+      openSessions.delete(this);
     }
-    await Promise.race([this.childExited, sleep(5_000)]);
-    rmSync(this.tempDir, { recursive: true, force: true, maxRetries: 3 });
-    if (this.watchdog?.pid !== undefined) signal(-this.watchdog.pid, 'SIGKILL');
-    openSessions.delete(this);
   }
 }
 
