@@ -303,10 +303,155 @@ static napi_value read_hash_runs(napi_env env, napi_callback_info info) {
   return result;
 }
 
+
+/*
+ * scanRange: the whole per-page path of a live region in one call. Walks /proc/PID/pagemap
+ * from page `first` of the region, and for each present page writes an index record (PFN and
+ * meta word) straight into the index arrays, then reads and hashes the present runs from
+ * /proc/PID/mem on the thread pool. Stops when the region ends or `capacity` records are
+ * written, and says where it stopped, so the caller can grow the index and go on.
+ *
+ * scanRange(pagemapFd, memFd, regionStart, regionPages, first, pageSize,
+ *           metaAnon, metaFile, noPhys, domain, hashHi, hashLo, pfnLo, meta, out, capacity, threads)
+ *   -> [nextPage, written, swapped, errno]
+ * metaAnon/metaFile: the meta word of an anonymous / page-cache page of this region (process,
+ * kind and region flags) without the per-page bits, which are added here as in
+ * src/index/page-index.ts: bit 20 anonymous, 21 exclusive, 25 no physical information,
+ * 26-31 the physical domain.
+ */
+#define PM_CHUNK 65536
+#define SCAN_BATCH 8192
+#define META_ANON (1u << 20)
+#define META_EXCLUSIVE (1u << 21)
+#define META_NO_PHYS (1u << 25)
+
+static uint64_t pm_buf[PM_CHUNK];
+static double run_start_buf[SCAN_BATCH];
+static uint32_t run_pages_buf[SCAN_BATCH];
+
+static napi_value scan_range(napi_env env, napi_callback_info info) {
+  size_t argc = 17;
+  napi_value argv[17];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 17) {
+    napi_throw_type_error(env, NULL, "scanRange: 17 arguments");
+    return NULL;
+  }
+  int32_t pm_fd, mem_fd;
+  double region_start, region_pages_d, first_d;
+  uint32_t ps, meta_anon, meta_file, no_phys, domain, out, capacity, threads;
+  CHECK(napi_get_value_int32(env, argv[0], &pm_fd));
+  CHECK(napi_get_value_int32(env, argv[1], &mem_fd));
+  CHECK(napi_get_value_double(env, argv[2], &region_start));
+  CHECK(napi_get_value_double(env, argv[3], &region_pages_d));
+  CHECK(napi_get_value_double(env, argv[4], &first_d));
+  CHECK(napi_get_value_uint32(env, argv[5], &ps));
+  CHECK(napi_get_value_uint32(env, argv[6], &meta_anon));
+  CHECK(napi_get_value_uint32(env, argv[7], &meta_file));
+  CHECK(napi_get_value_uint32(env, argv[8], &no_phys));
+  CHECK(napi_get_value_uint32(env, argv[9], &domain));
+  size_t l1 = 0, l2 = 0, l3 = 0, l4 = 0;
+  int ok1, ok2, ok3, ok4;
+  uint32_t *hi = typed_data(env, argv[10], napi_uint32_array, &l1, &ok1);
+  uint32_t *lo = typed_data(env, argv[11], napi_uint32_array, &l2, &ok2);
+  uint32_t *pfn_lo = typed_data(env, argv[12], napi_uint32_array, &l3, &ok3);
+  uint32_t *meta = typed_data(env, argv[13], napi_uint32_array, &l4, &ok4);
+  CHECK(napi_get_value_uint32(env, argv[14], &out));
+  CHECK(napi_get_value_uint32(env, argv[15], &capacity));
+  CHECK(napi_get_value_uint32(env, argv[16], &threads));
+  uint64_t region_pages = (uint64_t)region_pages_d, page = (uint64_t)first_d;
+  if (!ok1 || !ok2 || !ok3 || !ok4 || ps == 0 || ps > READ_CHUNK || domain > 63 || (uint64_t)out + capacity > l1 || (uint64_t)out + capacity > l2 ||
+      (uint64_t)out + capacity > l3 || (uint64_t)out + capacity > l4) {
+    napi_throw_range_error(env, NULL, "scanRange: arguments out of range");
+    return NULL;
+  }
+  uint64_t base_page = (uint64_t)region_start / ps;
+  uint32_t written = 0, swapped = 0, runs = 0, batch_first = 0, batch_pages = 0;
+  int err = 0;
+  job_t job;
+  job.mem_fd = mem_fd;
+  job.run_start = run_start_buf;
+  job.run_pages = run_pages_buf;
+  job.page_size = ps;
+
+  /* Reads and hashes the runs gathered so far into records [batch_first, batch_first + batch_pages). */
+#define FLUSH_RUNS()                                                           \
+  do {                                                                         \
+    if (runs > 0 && err == 0) {                                                \
+      job.nruns = runs;                                                        \
+      job.hi = hi + out + batch_first;                                         \
+      job.lo = lo + out + batch_first;                                         \
+      err = run_job(&job, batch_pages, (int)threads);                          \
+      for (int t = 0; t < MAX_THREADS && err == 0; t++) err = job.err[t];      \
+    }                                                                          \
+    runs = 0;                                                                  \
+    batch_first = written;                                                     \
+    batch_pages = 0;                                                           \
+  } while (0)
+
+  while (page < region_pages && written < capacity && err == 0) {
+    uint64_t want = region_pages - page;
+    if (want > PM_CHUNK) want = PM_CHUNK;
+    ssize_t got_bytes = pread(pm_fd, pm_buf, want * 8, (off_t)((base_page + page) * 8));
+    if (got_bytes < 0 && errno == EINTR) continue;
+    if (got_bytes <= 0) {
+      err = got_bytes < 0 ? errno : ESRCH; /* a short pagemap: the process is gone */
+      break;
+    }
+    uint64_t got = (uint64_t)got_bytes / 8, i = 0;
+    for (; i < got && written < capacity; i++) {
+      uint64_t e = pm_buf[i];
+      if (!(e >> 63)) {
+        if ((e >> 62) & 1) swapped++;
+        continue;
+      }
+      uint64_t pfn = e & ((1ull << 55) - 1);
+      uint32_t m = ((e >> 61) & 1) ? meta_file : (meta_anon | META_ANON);
+      if ((e >> 56) & 1) m |= META_EXCLUSIVE;
+      if (no_phys || pfn >= (1ull << 32)) {
+        m |= META_NO_PHYS;
+        pfn_lo[out + written] = 0;
+      } else {
+        m |= domain << 26;
+        pfn_lo[out + written] = (uint32_t)pfn;
+      }
+      meta[out + written] = m;
+      double addr = (double)((base_page + page + i) * ps);
+      if (runs > 0 && run_start_buf[runs - 1] + (double)run_pages_buf[runs - 1] * ps == addr) {
+        run_pages_buf[runs - 1]++;
+      } else {
+        run_start_buf[runs] = addr;
+        run_pages_buf[runs] = 1;
+        runs++;
+      }
+      written++;
+      batch_pages++;
+      if (batch_pages == SCAN_BATCH) FLUSH_RUNS();
+    }
+    page += i;
+    if (got < want && i == got) break; /* end of what pagemap has */
+  }
+  FLUSH_RUNS();
+#undef FLUSH_RUNS
+
+  napi_value result, v;
+  CHECK(napi_create_array_with_length(env, 4, &result));
+  CHECK(napi_create_double(env, (double)page, &v));
+  CHECK(napi_set_element(env, result, 0, v));
+  CHECK(napi_create_uint32(env, written, &v));
+  CHECK(napi_set_element(env, result, 1, v));
+  CHECK(napi_create_uint32(env, swapped, &v));
+  CHECK(napi_set_element(env, result, 2, v));
+  CHECK(napi_create_int32(env, err, &v));
+  CHECK(napi_set_element(env, result, 3, v));
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"hashPages", NULL, hash_pages, NULL, NULL, NULL, napi_default, NULL},
       {"readHashRuns", NULL, read_hash_runs, NULL, NULL, NULL, napi_default, NULL},
+      {"scanRange", NULL, scan_range, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -1,4 +1,4 @@
-import type { PageBatch, PageSink, SourceRegion } from '../source/memory-source.js';
+import type { DirectIndexTarget, PageBatch, PageSink, SourceRegion } from '../source/memory-source.js';
 import { PAGE_ANON, PAGE_EXCLUSIVE, PAGE_NO_PHYS } from '../source/memory-source.js';
 import { KIND_INDEX, pageKind } from '../source/mapping-kind.js';
 import type { PageHasher } from '../hash/page-hasher.js';
@@ -21,7 +21,9 @@ import {
  * zero-content page mapped more than once (is it the kernel's zero page?), and the answer is
  * remembered.
  */
-export class IndexingSink implements PageSink {
+export class IndexingSink implements PageSink, DirectIndexTarget {
+  readonly direct: DirectIndexTarget = this;
+  domain: number | null = null;
   private processIndex = 0;
   private domainBase = 0;
   private physical: PhysicalPages | null = null;
@@ -29,7 +31,7 @@ export class IndexingSink implements PageSink {
   private readonly otherPfns = new Set<number>();
 
   constructor(
-    private readonly index: PageIndex,
+    readonly index: PageIndex,
     private readonly hasher: PageHasher,
     private readonly pageSize: number,
     private readonly zeroHash: { hi: number; lo: number },
@@ -38,12 +40,34 @@ export class IndexingSink implements PageSink {
   /** The pages that follow belong to this process, whose frames live in this physical domain. */
   startSource(processIndex: number, domain: number | null, physical: PhysicalPages | null): void {
     this.processIndex = processIndex;
+    this.domain = physical === null ? null : domain;
     this.domainBase = (domain ?? 0) * FRAMES_PER_DOMAIN;
     if (physical !== this.physical) {
       this.zeroPfns.clear();
       this.otherPfns.clear();
     }
     this.physical = domain === null ? null : physical;
+  }
+
+  regionMeta(region: SourceRegion): { anon: number; file: number } {
+    const flags = (region.ksmCompatible === true ? META_COMPATIBLE : 0) | (region.mergeableNow === true ? META_MERGEABLE_NOW : 0);
+    return {
+      anon: packMeta(this.processIndex, KIND_INDEX[pageKind(region.kind, true)], flags, 0),
+      file: packMeta(this.processIndex, KIND_INDEX[pageKind(region.kind, false)], flags, 0),
+    };
+  }
+
+  finish(from: number): void {
+    const index = this.index;
+    const { hi: zHi, lo: zLo } = this.zeroHash;
+    for (let r = from; r < index.length; r++) {
+      if (index.hashHi[r] !== zHi || index.hashLo[r] !== zLo) continue;
+      const m = index.meta[r] as number;
+      if ((m & META_ANON) === 0 || (m & META_EXCLUSIVE) !== 0) continue;
+      if ((m & META_NO_PHYS) !== 0 || this.isZeroPfn((index.pfnLo[r] as number) + ((m >>> 26) * FRAMES_PER_DOMAIN - this.domainBase))) {
+        index.meta[r] = (m | META_ZERO_PFN) >>> 0;
+      }
+    }
   }
 
   pages(region: SourceRegion, batch: PageBatch): void {

@@ -1,5 +1,5 @@
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
-import type { MemorySource, PageBatch, PageSink, ProcessInfo, RegionTally, SourceRegion } from '../source/memory-source.js';
+import type { DirectIndexTarget, MemorySource, PageBatch, PageSink, ProcessInfo, RegionTally, SourceRegion } from '../source/memory-source.js';
 import { PAGE_ANON, PAGE_EXCLUSIVE, PAGE_NO_PHYS } from '../source/memory-source.js';
 import { PM_EXCLUSIVE_HI, PM_FILE_HI, PM_PRESENT_HI, PM_SWAPPED_HI, pfnOf } from './pagemap.js';
 import { parseSmaps } from './smaps.js';
@@ -72,6 +72,7 @@ export class LiveSource implements MemorySource {
     const tally: RegionTally = { virtualPages, swappedPages: 0 };
     // Nothing resident (V8 and PartitionAlloc reserve terabytes like this): no reads at all.
     if (region.residentPages === 0) return tally;
+    if (this.native !== null && sink.direct !== undefined) return this.scanDirect(region, sink.direct, tally);
 
     // The native reader fills whole batches of hashes; the JavaScript path is bounded by the
     // room for contents.
@@ -111,6 +112,39 @@ export class LiveSource implements MemorySource {
       if (got < n) break;
     }
     if (batch.count > 0) this.flush(region, sink, batch);
+    return tally;
+  }
+
+  /**
+   * The native path: pagemap, records and hashes in native code, written straight into the
+   * index. A region that fails is dropped whole: its last records have no hashes yet.
+   */
+  private scanDirect(region: SourceRegion, target: DirectIndexTarget, tally: RegionTally): RegionTally {
+    const native = this.native as NativeAddon;
+    const index = target.index;
+    const from = index.length;
+    const { anon, file } = target.regionMeta(region);
+    const noPhys = this.hasPhysicalInfo && target.domain !== null ? 0 : 1;
+    let page = 0;
+    // Room for what smaps says is resident, and more if the region grew meanwhile.
+    index.reserve(Math.max(256, region.residentPages ?? 0));
+    for (;;) {
+      const capacity = index.capacity - index.length;
+      const [next, written, swapped, errno] = native.scanRange(
+        this.pagemapFd, this.memFd, region.start, tally.virtualPages, page, this.pageSize, anon, file, noPhys, target.domain ?? 0,
+        index.hashHi, index.hashLo, index.pfnLo, index.meta, index.length, capacity, this.threads,
+      );
+      index.length += written;
+      tally.swappedPages += swapped;
+      if (errno !== 0) {
+        index.length = from;
+        this.readFailed(region, errnoName(errno));
+      }
+      if (next >= tally.virtualPages || written < capacity) break;
+      page = next;
+      index.reserve(Math.max(4096, Math.ceil(index.capacity / 2)));
+    }
+    target.finish(from);
     return tally;
   }
 

@@ -19,6 +19,30 @@ export interface NativeAddon {
     out: number,
     threads: number,
   ): [number, number];
+  /**
+   * The whole live path of a region in one call (native/samepage_native.c): pagemap, index
+   * records and read+hash, from region page `first` until the region ends or `capacity`
+   * records are written. Returns [next page, records written, swapped pages, errno].
+   */
+  scanRange(
+    pagemapFd: number,
+    memFd: number,
+    regionStart: number,
+    regionPages: number,
+    first: number,
+    pageSize: number,
+    metaAnon: number,
+    metaFile: number,
+    noPhys: number,
+    domain: number,
+    hashHi: Uint32Array,
+    hashLo: Uint32Array,
+    pfnLo: Uint32Array,
+    meta: Uint32Array,
+    out: number,
+    capacity: number,
+    threads: number,
+  ): [number, number, number, number];
 }
 
 let loaded: NativeAddon | null | undefined;

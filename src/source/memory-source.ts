@@ -1,5 +1,6 @@
 import type { MappingKind } from './mapping-kind.js';
 import type { PhysicalPages } from '../physical/physical-pages.js';
+import type { PageIndex } from '../index/page-index.js';
 
 /** One process (or one core, one VM image) whose memory is read page by page. */
 export interface ProcessInfo {
@@ -62,6 +63,22 @@ export const PAGE_NO_PHYS = 4;
 export interface PageSink {
   /** Called synchronously with each batch of present pages of `region`. */
   pages(region: SourceRegion, batch: PageBatch): void;
+  /** Where a source that can write index records itself (the native live reader) puts them. */
+  readonly direct?: DirectIndexTarget;
+}
+
+/**
+ * The page index, open to a source that writes records straight into it: no batch, no copy,
+ * no per-page JavaScript. The source appends records and then calls `finish`.
+ */
+export interface DirectIndexTarget {
+  readonly index: PageIndex;
+  /** The meta word of an anonymous and of a page-cache page of the region, without per-page bits. */
+  regionMeta(region: SourceRegion): { anon: number; file: number };
+  /** The physical domain of the current source, null when it has no physical information. */
+  readonly domain: number | null;
+  /** Completes records [from, index.length): marks the kernel's zero page among them. */
+  finish(from: number): void;
 }
 
 /** What a region's scan found beyond the present pages handed to the sink. */
