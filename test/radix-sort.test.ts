@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PageIndex, packMeta, metaPfn } from '../src/index/page-index.js';
-import { sortIndex } from '../src/index/radix-sort.js';
+import { sortIndex, sortIndexInJs } from '../src/index/radix-sort.js';
 
 /** A deterministic generator, so a failure can be reproduced. */
 function rng(seed: number): () => number {
@@ -14,7 +14,10 @@ function rng(seed: number): () => number {
   };
 }
 
-describe('sortIndex', () => {
+describe.each([
+  ['native', sortIndex],
+  ['JavaScript', sortIndexInJs],
+] as const)('sortIndex (%s)', (_name, sortIndex) => {
   it('orders records by (hash, pfn) and keeps each record whole', () => {
     const next = rng(42);
     const n = 50_000;

@@ -1,4 +1,5 @@
 import type { PageIndex } from './page-index.js';
+import { nativeAddon } from '../native/native-addon.js';
 
 /**
  * Sorts the index in place by (hash, PFN): identical contents become adjacent runs, and within
@@ -6,6 +7,16 @@ import type { PageIndex } from './page-index.js';
  * one byte per level, with insertion sort for small buckets: no extra memory per page.
  */
 export function sortIndex(index: PageIndex): void {
+  const native = nativeAddon();
+  if (native !== null) {
+    native.sortIndex(index.hashHi, index.hashLo, index.pfnLo, index.meta, index.length);
+    return;
+  }
+  sortIndexInJs(index);
+}
+
+/** The same sort in JavaScript, for machines where the native addon was not built. */
+export function sortIndexInJs(index: PageIndex): void {
   const n = index.length;
   const hh = index.hashHi;
   const hl = index.hashLo;

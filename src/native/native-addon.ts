@@ -43,6 +43,8 @@ export interface NativeAddon {
     capacity: number,
     threads: number,
   ): [number, number, number, number];
+  /** The index's first n records sorted in place by (hash, frame): see src/index/radix-sort.ts. */
+  sortIndex(hashHi: Uint32Array, hashLo: Uint32Array, pfnLo: Uint32Array, meta: Uint32Array, n: number): void;
 }
 
 let loaded: NativeAddon | null | undefined;
