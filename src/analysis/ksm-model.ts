@@ -146,6 +146,17 @@ export function runKsmModel(index: PageIndex, opts: ModelOptions): ModelResult {
       const out = scopes[s];
       if (scope === undefined || out === undefined) continue;
       const need = META_ANON | scope.vmaFlag;
+      if (b - a === 1 && !(isZero && opts.useZeroPages)) {
+        // A content seen once (most pages): tracked by KSM if eligible, never merged.
+        const m = mt[a] as number;
+        if ((m & need) === need && (m & META_ZERO_PFN) === 0) {
+          const p = metaProcess(m);
+          out.rmapItems++;
+          out.pagesUnshared++;
+          out.perProcess.rmapItems[p] = (out.perProcess.rmapItems[p] as number) + 1;
+        }
+        continue;
+      }
       frames.clear();
       for (let r = a; r < b; r++) {
         const m = mt[r] as number;
@@ -168,41 +179,18 @@ function applyKsm(out: ScopeResult, frames: FrameRuns, isZero: boolean, mt: Uint
   const D = frames.length;
   const M = frames.recordCount;
   const perProc = out.perProcess;
-  const records = frames.records;
-  const countMappings = (into: Float64Array, limit: number): void => {
-    for (let i = 0; i < limit; i++) {
-      const p = metaProcess(mt[records[i] as number] as number);
-      into[p] = (into[p] as number) + 1;
-    }
-  };
-  // Frames freed: the unpinned ones, less those that become (or stay) KSM pages. Each freed
-  // frame is attributed to the process and mapping kind of its first mapping.
-  const free = (keepUnpinned: number): void => {
-    let kept = 0;
-    for (let i = 0; i < D; i++) {
-      if (frames.pinned(i, opts.physical)) continue;
-      if (kept < keepUnpinned) {
-        kept++;
-        continue;
-      }
-      const m = mt[records[frames.firstMapping[i] as number] as number] as number;
-      perProc.ramFreedPages[metaProcess(m)] = (perProc.ramFreedPages[metaProcess(m)] as number) + 1;
-      out.ramFreedByKind[metaKind(m)] = (out.ramFreedByKind[metaKind(m)] as number) + 1;
-      out.ramFreedPages++;
-    }
-  };
 
   if (isZero && opts.useZeroPages) {
     // use_zero_pages: each zero-filled mapping is pointed at the kernel's zero page and counted
     // in ksm_zero_pages; once it maps the zero page KSM no longer tracks it (no rmap_item).
     out.ksmZeroPages += M;
-    countMappings(perProc.zeroPages, M);
-    free(0);
+    countByProcess(perProc.zeroPages, frames.records, M, mt);
+    freeFrames(out, frames, 0, mt, opts.physical);
     return;
   }
 
   out.rmapItems += M;
-  countMappings(perProc.rmapItems, M);
+  countByProcess(perProc.rmapItems, frames.records, M, mt);
   if (M < 2) {
     out.pagesUnshared += 1;
     return;
@@ -212,7 +200,7 @@ function applyKsm(out: ScopeResult, frames: FrameRuns, isZero: boolean, mt: Uint
       // Already a KSM page (KSM is running): every mapping stays counted, nothing more is freed.
       out.pagesShared += 1;
       out.pagesSharing += M - 1;
-      countMappings(perProc.mergingPages, M);
+      countByProcess(perProc.mergingPages, frames.records, M, mt);
     } else {
       // One frame mapped several times (fork): KSM never merges a page with itself.
       out.pagesUnshared += 1;
@@ -228,11 +216,40 @@ function applyKsm(out: ScopeResult, frames: FrameRuns, isZero: boolean, mt: Uint
   if (rem === 1) out.pagesUnshared += 1;
   out.pagesShared += ksmPages;
   out.pagesSharing += mergedMappings - ksmPages;
-  countMappings(perProc.mergingPages, mergedMappings);
+  countByProcess(perProc.mergingPages, frames.records, mergedMappings, mt);
   let pinned = 0;
   for (let i = 0; i < D; i++) if (frames.pinned(i, opts.physical)) pinned++;
   // A pinned frame that becomes a KSM page keeps serving: only the rest of the KSM pages cost.
-  free(Math.max(0, ksmPages - pinned));
+  freeFrames(out, frames, Math.max(0, ksmPages - pinned), mt, opts.physical);
+}
+
+/** Adds each of the first `limit` mappings to its process's count. */
+function countByProcess(into: Float64Array, records: Int32Array, limit: number, mt: Uint32Array): void {
+  for (let i = 0; i < limit; i++) {
+    const p = metaProcess(mt[records[i] as number] as number);
+    into[p] = (into[p] as number) + 1;
+  }
+}
+
+/**
+ * Frames freed: the unpinned ones, less those that become (or stay) KSM pages. Each freed frame
+ * is attributed to the process and mapping kind of its first mapping.
+ */
+function freeFrames(out: ScopeResult, frames: FrameRuns, keepUnpinned: number, mt: Uint32Array, physical: PhysicalPages | null): void {
+  let kept = 0;
+  for (let i = 0; i < frames.length; i++) {
+    if (frames.pinned(i, physical)) continue;
+    if (kept < keepUnpinned) {
+      kept++;
+      continue;
+    }
+    const m = mt[frames.records[frames.firstMapping[i] as number] as number] as number;
+    const p = metaProcess(m);
+    const k = metaKind(m);
+    out.perProcess.ramFreedPages[p] = (out.perProcess.ramFreedPages[p] as number) + 1;
+    out.ramFreedByKind[k] = (out.ramFreedByKind[k] as number) + 1;
+    out.ramFreedPages++;
+  }
 }
 
 /**
