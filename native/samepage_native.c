@@ -525,6 +525,58 @@ static void sort_range(const idx_t *x, size_t lo, size_t hi, int level) {
   }
 }
 
+
+/* The second thread of a parallel sort: the buckets [from, to) of the first level. */
+typedef struct {
+  const idx_t *x;
+  const size_t *bounds; /* 257 bucket boundaries */
+  int from, to;
+} bucket_work_t;
+
+static void *sort_buckets(void *arg) {
+  bucket_work_t *w = (bucket_work_t *)arg;
+  for (int b = w->from; b < w->to; b++)
+    if (w->bounds[b + 1] - w->bounds[b] > 1) sort_range(w->x, w->bounds[b], w->bounds[b + 1], 1);
+  return NULL;
+}
+
+/*
+ * Partitions by the first key byte on this thread, then sorts the 256 buckets on two threads,
+ * each taking about half of the records.
+ */
+static void sort_parallel(const idx_t *x, size_t n) {
+  if (n < (1u << 16)) {
+    sort_range(x, 0, n, 0);
+    return;
+  }
+  size_t count[256] = {0}, next[256], bounds[257];
+  for (size_t i = 0; i < n; i++) count[key_byte(x, i, 0)]++;
+  size_t pos = 0;
+  for (int b = 0; b < 256; b++) {
+    bounds[b] = next[b] = pos;
+    pos += count[b];
+  }
+  bounds[256] = n;
+  for (int b = 0; b < 256; b++) {
+    while (next[b] < bounds[b + 1]) {
+      uint32_t d = key_byte(x, next[b], 0);
+      if ((int)d == b) next[b]++;
+      else swap_rec(x, next[b], next[d]++);
+    }
+  }
+  int split = 0;
+  while (split < 256 && bounds[split + 1] <= n / 2) split++;
+  bucket_work_t second = {x, bounds, split, 256}, first = {x, bounds, 0, split};
+  pthread_t t;
+  if (pthread_create(&t, NULL, sort_buckets, &second) != 0) {
+    sort_buckets(&second);
+    sort_buckets(&first);
+    return;
+  }
+  sort_buckets(&first);
+  pthread_join(t, NULL);
+}
+
 static napi_value sort_index(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
@@ -546,7 +598,7 @@ static napi_value sort_index(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "sortIndex: arguments out of range");
     return NULL;
   }
-  sort_range(&x, 0, n, 0);
+  sort_parallel(&x, n);
   return NULL;
 }
 

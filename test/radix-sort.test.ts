@@ -20,7 +20,7 @@ describe.each([
 ] as const)('sortIndex (%s)', (_name, sortIndex) => {
   it('orders records by (hash, pfn) and keeps each record whole', () => {
     const next = rng(42);
-    const n = 50_000;
+    const n = 70_000; // above the native sort's threshold for two threads
     const index = new PageIndex(n);
     for (let i = 0; i < n; i++) {
       // Few distinct hashes (many equal runs, like zero pages) mixed with random ones.
