@@ -20,7 +20,7 @@
 #include "xxhash.h"
 
 #define MAX_THREADS 8
-#define READ_CHUNK (1u << 20) /* bytes read and hashed at a time per thread */
+#define READ_CHUNK (256u << 10) /* bytes read and hashed at a time per thread: small, as it stays resident */
 
 /* One call's work: runs of contiguous present pages, and where their hashes go. */
 typedef struct {
@@ -240,68 +240,6 @@ static napi_value hash_pages(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/*
- * readHashRuns(memFd, runStart: Float64Array, runPages: Uint32Array, nRuns, pageSize,
- *              hi: Uint32Array, lo: Uint32Array, out, threads) -> [errno, run]
- * errno 0: every page was read and hashed. Otherwise a read failed (ESRCH: the process is
- * gone; EFAULT or EIO: memory unmapped meanwhile) in run number `run`.
- */
-static napi_value read_hash_runs(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value argv[9];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 9) {
-    napi_throw_type_error(env, NULL, "readHashRuns: 9 arguments");
-    return NULL;
-  }
-  int32_t mem_fd;
-  uint32_t nruns, ps, out, threads;
-  size_t slen = 0, plen = 0, hlen = 0, llen = 0;
-  int ok1, ok2, ok3, ok4;
-  CHECK(napi_get_value_int32(env, argv[0], &mem_fd));
-  double *starts = typed_data(env, argv[1], napi_float64_array, &slen, &ok1);
-  uint32_t *pages = typed_data(env, argv[2], napi_uint32_array, &plen, &ok2);
-  CHECK(napi_get_value_uint32(env, argv[3], &nruns));
-  CHECK(napi_get_value_uint32(env, argv[4], &ps));
-  uint32_t *hi = typed_data(env, argv[5], napi_uint32_array, &hlen, &ok3);
-  uint32_t *lo = typed_data(env, argv[6], napi_uint32_array, &llen, &ok4);
-  CHECK(napi_get_value_uint32(env, argv[7], &out));
-  CHECK(napi_get_value_uint32(env, argv[8], &threads));
-  if (!ok1 || !ok2 || !ok3 || !ok4 || nruns > slen || nruns > plen || ps == 0 || ps > READ_CHUNK) {
-    napi_throw_range_error(env, NULL, "readHashRuns: arguments out of range");
-    return NULL;
-  }
-  uint64_t total = 0;
-  for (uint32_t i = 0; i < nruns; i++) total += pages[i];
-  if ((uint64_t)out + total > hlen || (uint64_t)out + total > llen) {
-    napi_throw_range_error(env, NULL, "readHashRuns: output arrays too small");
-    return NULL;
-  }
-  job_t job;
-  job.mem_fd = mem_fd;
-  job.run_start = starts;
-  job.run_pages = pages;
-  job.nruns = nruns;
-  job.page_size = ps;
-  job.hi = hi + out;
-  job.lo = lo + out;
-  int rc = run_job(&job, total, (int)threads);
-  int err = rc;
-  uint32_t err_run = 0;
-  for (int t = 0; t < MAX_THREADS && err == 0; t++) {
-    if (job.err[t] != 0) {
-      err = job.err[t];
-      err_run = job.err_run[t];
-    }
-  }
-  napi_value result, v;
-  CHECK(napi_create_array_with_length(env, 2, &result));
-  CHECK(napi_create_int32(env, err, &v));
-  CHECK(napi_set_element(env, result, 0, v));
-  CHECK(napi_create_uint32(env, err_run, &v));
-  CHECK(napi_set_element(env, result, 1, v));
-  return result;
-}
 
 
 /*
@@ -319,7 +257,7 @@ static napi_value read_hash_runs(napi_env env, napi_callback_info info) {
  * src/index/page-index.ts: bit 20 anonymous, 21 exclusive, 25 no physical information,
  * 26-31 the physical domain.
  */
-#define PM_CHUNK 65536
+#define PM_CHUNK 16384
 #define SCAN_BATCH 8192
 #define META_ANON (1u << 20)
 #define META_EXCLUSIVE (1u << 21)
@@ -605,7 +543,6 @@ static napi_value sort_index(napi_env env, napi_callback_info info) {
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"hashPages", NULL, hash_pages, NULL, NULL, NULL, napi_default, NULL},
-      {"readHashRuns", NULL, read_hash_runs, NULL, NULL, NULL, napi_default, NULL},
       {"scanRange", NULL, scan_range, NULL, NULL, NULL, napi_default, NULL},
       {"sortIndex", NULL, sort_index, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -13,6 +13,27 @@ const PAGEMAP_CHUNK = 65536;
 export const MAX_BATCH_PAGES = 8192;
 
 /**
+ * Buffers of the JavaScript reading path, shared by every live source (sources are read one
+ * after the other) and allocated only if that path runs: with hundreds of processes, buffers
+ * per source would cost more than the index.
+ */
+interface Scratch {
+  pmWords: Uint32Array;
+  pmBytes: Buffer;
+  runStart: Float64Array;
+  runPages: Uint32Array;
+}
+let sharedScratch: Scratch | null = null;
+
+function scratch(): Scratch {
+  if (sharedScratch === null) {
+    const pmWords = new Uint32Array(PAGEMAP_CHUNK * 2);
+    sharedScratch = { pmWords, pmBytes: Buffer.from(pmWords.buffer), runStart: new Float64Array(MAX_BATCH_PAGES), runPages: new Uint32Array(MAX_BATCH_PAGES) };
+  }
+  return sharedScratch;
+}
+
+/**
  * A live process read through /proc: smaps for the regions, pagemap for what is present and
  * where it lives physically, mem for the contents of present pages only.
  * Never writes to the process: every file is opened read-only.
@@ -23,12 +44,15 @@ export class LiveSource implements MemorySource {
   readonly hasPhysicalInfo: boolean;
   private readonly pagemapFd: number;
   private readonly memFd: number;
-  private readonly pmWords = new Uint32Array(PAGEMAP_CHUNK * 2);
-  private readonly pmBytes = Buffer.from(this.pmWords.buffer);
+
   private cachedRegions: SourceRegion[] | null = null;
   /** The present runs of the batch being filled: start address and page count. */
-  private readonly runStart = new Float64Array(MAX_BATCH_PAGES);
-  private readonly runPages = new Uint32Array(MAX_BATCH_PAGES);
+  private get runStart(): Float64Array {
+    return scratch().runStart;
+  }
+  private get runPages(): Uint32Array {
+    return scratch().runPages;
+  }
   private runs = 0;
 
   constructor(
@@ -74,11 +98,10 @@ export class LiveSource implements MemorySource {
     if (region.residentPages === 0) return tally;
     if (this.native !== null && sink.direct !== undefined) return this.scanDirect(region, sink.direct, tally);
 
-    // The native reader fills whole batches of hashes; the JavaScript path is bounded by the
-    // room for contents.
-    const limit = this.native !== null ? batch.vaddr.length : Math.min(batch.vaddr.length, batch.dataPages);
+    // Without the native reader (or a sink to write into): contents through the batch.
+    const limit = Math.min(batch.vaddr.length, batch.dataPages);
     const noPhys = this.hasPhysicalInfo ? 0 : PAGE_NO_PHYS;
-    const words = this.pmWords;
+    const words = scratch().pmWords;
     const firstPage = region.start / pageSize;
     this.runs = 0;
     batch.count = 0;
@@ -148,23 +171,15 @@ export class LiveSource implements MemorySource {
     return tally;
   }
 
-  /** Reads (and with the native reader hashes) the batch's runs, then hands the batch over. */
+  /** Reads the batch's runs from /proc/PID/mem, then hands the batch over to be hashed. */
   private flush(region: SourceRegion, sink: PageSink, batch: PageBatch): void {
-    if (this.native !== null) {
-      // pread on /proc/PID/mem, like the JavaScript path: process_vm_readv would pin the pages,
-      // and pinning makes the kernel unshare pages a fork left shared (see native/).
-      const [errno] = this.native.readHashRuns(this.memFd, this.runStart, this.runPages, this.runs, this.pageSize, batch.hashHi, batch.hashLo, 0, this.threads);
-      if (errno !== 0) this.readFailed(region, errnoName(errno));
-      batch.hashed = true;
-    } else {
-      let at = 0;
-      for (let r = 0; r < this.runs; r++) {
-        const pages = this.runPages[r] as number;
-        this.readInto(region, batch.data, at * this.pageSize, pages * this.pageSize, this.runStart[r] as number);
-        at += pages;
-      }
-      batch.hashed = false;
+    let at = 0;
+    for (let r = 0; r < this.runs; r++) {
+      const pages = this.runPages[r] as number;
+      this.readInto(region, batch.data, at * this.pageSize, pages * this.pageSize, this.runStart[r] as number);
+      at += pages;
     }
+    batch.hashed = false;
     sink.pages(region, batch);
     batch.count = 0;
     this.runs = 0;
@@ -208,7 +223,7 @@ export class LiveSource implements MemorySource {
     while (filled < want) {
       let n: number;
       try {
-        n = readSync(this.pagemapFd, this.pmBytes, filled, want - filled, page * 8 + filled);
+        n = readSync(this.pagemapFd, scratch().pmBytes, filled, want - filled, page * 8 + filled);
       } catch (err) {
         throw gone(this.info.pid, err);
       }

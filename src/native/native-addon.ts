@@ -5,21 +5,6 @@ export interface NativeAddon {
   /** XXH3-64 of `count` pages of `data`, into hi[out + i] / lo[out + i]. */
   hashPages(data: Uint8Array, count: number, pageSize: number, hi: Uint32Array, lo: Uint32Array, out: number): void;
   /**
-   * Reads runs of pages through `memFd` (an open /proc/PID/mem) and hashes every page, on up
-   * to `threads` threads. Returns [errno, run]: errno 0 when all was read.
-   */
-  readHashRuns(
-    memFd: number,
-    runStart: Float64Array,
-    runPages: Uint32Array,
-    runs: number,
-    pageSize: number,
-    hi: Uint32Array,
-    lo: Uint32Array,
-    out: number,
-    threads: number,
-  ): [number, number];
-  /**
    * The whole live path of a region in one call (native/samepage_native.c): pagemap, index
    * records and read+hash, from region page `first` until the region ends or `capacity`
    * records are written. Returns [next page, records written, swapped pages, errno].

@@ -113,7 +113,9 @@ export interface MemorySource {
 export function createPageBatch(pageSize: number, capacity: number, dataPages: number): PageBatch {
   return {
     count: 0,
-    data: Buffer.alloc(pageSize * dataPages),
+    // Not zero-filled: sources write every byte they hand over, and untouched memory costs no
+    // RSS when the native reader never uses this buffer.
+    data: Buffer.allocUnsafeSlow(pageSize * dataPages),
     dataPages,
     hashed: false,
     hashHi: new Uint32Array(capacity),
