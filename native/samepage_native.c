@@ -134,16 +134,30 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
+/* Set once a worker could not be started (a low process limit, say): the pool stays as it is. */
+static int pool_full = 0;
+
 static int ensure_pool(int threads) {
   if (main_buf == NULL && posix_memalign((void **)&main_buf, 4096, READ_CHUNK) != 0) return -1;
-  while (nworkers < threads - 1 && nworkers < MAX_THREADS - 1) {
+  while (!pool_full && nworkers < threads - 1 && nworkers < MAX_THREADS - 1) {
     worker_t *w = &workers[nworkers];
-    if (posix_memalign((void **)&w->buf, 4096, READ_CHUNK) != 0) return -1;
+    if (posix_memalign((void **)&w->buf, 4096, READ_CHUNK) != 0) {
+      pool_full = 1;
+      break;
+    }
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     w->work = NULL;
     w->done = 0;
-    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) return -1;
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+      /* Carry on with the threads there are: fewer threads are slower, never wrong. */
+      pthread_mutex_destroy(&w->mu);
+      pthread_cond_destroy(&w->cv);
+      free(w->buf);
+      w->buf = NULL;
+      pool_full = 1;
+      break;
+    }
     pthread_detach(w->thread);
     nworkers++;
   }
@@ -261,7 +275,7 @@ static napi_value hash_pages(napi_env env, napi_callback_info info) {
 #define SCAN_BATCH 8192
 #define META_ANON (1u << 20)
 #define META_EXCLUSIVE (1u << 21)
-#define META_NO_PHYS (1u << 25)
+#define META_NO_PHYS (1u << 25) /* bits 26-31 hold the physical domain */
 
 static uint64_t pm_buf[PM_CHUNK];
 static double run_start_buf[SCAN_BATCH];

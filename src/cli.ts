@@ -89,9 +89,15 @@ function parse(args: string[], options: Record<string, { type: 'string' | 'boole
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true }) as Parsed;
   } catch (err) {
-    // parseArgs' messages are clear, but add advice meant for its own API users: keep the first sentence.
-    const message = (err as Error).message.replace(/\. To specify a positional argument.*$/s, '');
-    throw new UsageError(message);
+    // parseArgs' messages are clear, but some go on with advice meant for its own API users:
+    // one line is what a user needs.
+    const code = (err as { code?: string }).code;
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      const flag = /'(--?[\w-]+)/.exec((err as Error).message)?.[1];
+      throw new UsageError(flag === undefined ? 'an option is missing its value' : `${flag} needs a value`);
+    }
+    const first = ((err as Error).message.split('\n')[0] ?? '').replace(/\. To specify a positional argument.*$/, '');
+    throw new UsageError(first);
   }
 }
 
@@ -149,6 +155,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     }
     if (command === 'snapshot') {
       const { values, positionals } = parse(args, { ...COMMON_OPTIONS, ...SELECTION_OPTIONS, output: { type: 'string', short: 'o' } });
+      if (values['version'] === true) return printVersion(io);
       if (values['help'] === true) return printHelp('snapshot', io);
       if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
       const output = values['output'];
@@ -157,6 +164,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       return await run(() => snapshotCommand({ selection: selectionOf(values), output, threads: threadsOf(values), progress: values['no-progress'] !== true }, io), io);
     }
     const { values, positionals } = parse(args, { ...COMMON_OPTIONS, ...SELECTION_OPTIONS, ...REPORT_OPTIONS });
+    if (values['version'] === true) return printVersion(io);
     if (values['help'] === true) return printHelp('report', io);
     if (positionals.length === 0) throw new UsageError('report needs at least one snapshot or core file');
     // Each command's modules are loaded only when it runs: every module costs resident memory.

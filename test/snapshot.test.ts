@@ -19,6 +19,7 @@ function comparable(r: Report): unknown {
   delete c.createdAt;
   c.totals.elapsedMs = 0;
   c.totals.peakRssBytes = 0;
+  c.totals.indexBytes = 0; // capacity: sized from smaps live, from the records in a snapshot
   c.ksm.runNow = null;
   for (const p of c.processes) {
     p.source = '';

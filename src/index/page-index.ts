@@ -3,7 +3,10 @@
  * hash, the low 32 bits of the PFN and a meta word. No objects per page, so tens of millions of
  * pages fit (a JS Map stops at 2^24 entries and costs far more per entry).
  *
- * meta: bits 0-15 process index, 16-19 mapping kind, 20-25 META_* flags, 26-31 PFN bits 32-37.
+ * meta: bits 0-15 process index, 16-19 mapping kind, 20-25 META_* flags, 26-31 the physical
+ * domain (src/physical/physical-domains.ts). With pfnLo that makes a frame id, domain x 2^32 +
+ * PFN: a frame number of 2^32 or more (over 16 TiB of physical address space) is stored as
+ * "no physical information".
  */
 export const META_ANON = 1 << 20;
 export const META_EXCLUSIVE = 1 << 21;
@@ -64,7 +67,7 @@ function grow(a: Uint32Array, size: number, used: number): Uint32Array {
 
 export function packMeta(processIndex: number, kindIndex: number, flags: number, pfn: number): number {
   const pfnHi = Math.floor(pfn / 0x1_0000_0000);
-  if (pfnHi >= PFN_HI_LIMIT) throw new RangeError(`PFN ${pfn} is beyond what the index stores (2^38 pages)`);
+  if (pfnHi >= PFN_HI_LIMIT) throw new RangeError(`frame id ${pfn} is beyond what the index stores (64 physical domains of 2^32 frames)`);
   return (processIndex | (kindIndex << 16) | flags | (pfnHi << PFN_HI_SHIFT)) >>> 0;
 }
 

@@ -168,7 +168,9 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
           break;
         }
         if (!(err instanceof SourceError)) throw err;
-        // Keep what the region gave before it failed: those pages were read and are real.
+        // A region that fails is skipped whole, whichever reader read it: a part of a region
+        // that changed under the scan is not a picture of anything.
+        index.length = before;
         entry.regionsSkipped++;
         warnings.push(`${source.label}: ${err.message}; region skipped`);
       }

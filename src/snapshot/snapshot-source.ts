@@ -162,23 +162,39 @@ function bad(name: string, problem: string): UserError {
 /** The header is untrusted input: check every field the reader relies on before using it. */
 function validateHeader(name: string, h: SnapshotHeader): void {
   const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  const isBoolOrNull = (v: unknown): boolean => v === null || typeof v === 'boolean';
   if (typeof h !== 'object' || h === null) throw bad(name, 'corrupt header');
   if (h.format !== SNAPSHOT_FORMAT) throw bad(name, `snapshot format ${String(h.format)} is not supported (this samepage reads format ${SNAPSHOT_FORMAT})`);
   if (!isCount(h.pageRecords) || !isCount(h.frameRecords)) throw bad(name, 'corrupt header (record counts)');
   if (typeof h.host !== 'object' || h.host === null || !isCount(h.host.pageSize) || h.host.pageSize < 512 || (h.host.pageSize & (h.host.pageSize - 1)) !== 0) {
     throw bad(name, 'corrupt header (page size)');
   }
-  if (typeof h.ksm !== 'object' || h.ksm === null || typeof h.ksm.useZeroPages !== 'boolean' || !isCount(h.ksm.maxPageSharing)) throw bad(name, 'corrupt header (KSM settings)');
+  if (
+    typeof h.ksm !== 'object' || h.ksm === null || typeof h.ksm.useZeroPages !== 'boolean' || !isCount(h.ksm.maxPageSharing) || h.ksm.maxPageSharing < 2 ||
+    !['sysfs', 'flags', 'defaults'].includes(h.ksm.source) || !(h.ksm.run === null || isCount(h.ksm.run))
+  ) {
+    throw bad(name, 'corrupt header (KSM settings)');
+  }
+  if (typeof h.host.root !== 'boolean' || typeof h.host.pfnsVisible !== 'boolean') throw bad(name, 'corrupt header (host)');
   if (!Array.isArray(h.processes)) throw bad(name, 'corrupt header (processes)');
   let pages = 0;
   for (const p of h.processes) {
-    if (typeof p !== 'object' || p === null || typeof p.info !== 'object' || p.info === null || !isCount(p.info.pid) || typeof p.label !== 'string' || !Array.isArray(p.regions)) {
+    if (
+      typeof p !== 'object' || p === null || typeof p.info !== 'object' || p.info === null || !isCount(p.info.pid) || typeof p.info.command !== 'string' ||
+      typeof p.info.cmdline !== 'string' || !(p.info.chromiumType === null || typeof p.info.chromiumType === 'string') ||
+      !(p.info.ppid === null || isCount(p.info.ppid)) || typeof p.label !== 'string' || typeof p.hasPhysicalInfo !== 'boolean' || !Array.isArray(p.regions)
+    ) {
       throw bad(name, 'corrupt header (a process)');
     }
     for (const r of p.regions) {
-      if (typeof r !== 'object' || r === null || !isCount(r.pages) || !isCount(r.virtualPages) || !isCount(r.swappedPages) || !(MAPPING_KINDS as readonly string[]).includes(r.kind)) {
+      if (
+        typeof r !== 'object' || r === null || !isCount(r.pages) || !isCount(r.virtualPages) || !isCount(r.swappedPages) || !(MAPPING_KINDS as readonly string[]).includes(r.kind) ||
+        !isCount(r.start) || !isCount(r.end) || typeof r.perms !== 'string' || typeof r.path !== 'string' || !isBoolOrNull(r.ksmCompatible) || !isBoolOrNull(r.mergeableNow)
+      ) {
         throw bad(name, 'corrupt header (a region)');
       }
+      // The records are what is resident: sizes derive from them, never from a stored estimate.
+      r.residentPages = r.pages;
       pages += r.pages;
     }
   }

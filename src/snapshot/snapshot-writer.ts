@@ -56,7 +56,8 @@ export function writeSnapshot(path: string, c: Collected, meta: SnapshotMeta): n
   const temp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
   let fd: number;
   try {
-    fd = openSync(temp, 'wx', 0o600);
+    // 'w': a temp file left by a killed run with the same pid is ours to overwrite.
+    fd = openSync(temp, 'w', 0o600);
   } catch (err) {
     throw new UserError(`cannot write ${path}: ${errnoCode(err) ?? (err as Error).message}`);
   }
