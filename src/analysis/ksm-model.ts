@@ -95,30 +95,46 @@ export function runKsmModel(index: PageIndex, opts: ModelOptions): ModelResult {
   // One entry per distinct frame of the current run of eligible mappings.
   const frames = new FrameRuns();
 
+  // Locals for the arrays the loop counts into: one lookup each, not one per page.
+  const kindResident = content.byKind.resident;
+  const kindZero = content.byKind.zero;
+  const kindZeroPage = content.byKind.zeroPageMapped;
+  const kindWithin = content.byKind.dupWithin;
+  const kindAcross = content.byKind.dupAcross;
+  const procResident = content.byProcess.resident;
+  const procAnon = content.byProcess.anon;
+  const procZero = content.byProcess.zero;
+  const procWithin = content.byProcess.dupWithin;
+  const procAcross = content.byProcess.dupAcross;
+  const zHi = opts.zeroHash.hi;
+  const zLo = opts.zeroHash.lo;
+  let distinct = 0;
+  let naive = 0;
+
   for (let a = 0; a < n; ) {
     let b = a + 1;
     const h1 = hh[a] as number;
     const h2 = hl[a] as number;
     while (b < n && hh[b] === h1 && hl[b] === h2) b++;
-    const isZero = h1 === opts.zeroHash.hi && h2 === opts.zeroHash.lo;
-    content.distinctContents++;
+    const isZero = h1 === zHi && h2 === zLo;
+    distinct++;
 
     // Content statistics: every resident page, whatever KSM may do with it.
     for (let r = a; r < b; r++) {
       const m = mt[r] as number;
       const k = metaKind(m);
       const p = metaProcess(m);
-      content.byKind.resident[k] = (content.byKind.resident[k] as number) + 1;
-      content.byProcess.resident[p] = (content.byProcess.resident[p] as number) + 1;
-      if ((m & META_ANON) !== 0) content.byProcess.anon[p] = (content.byProcess.anon[p] as number) + 1;
+      kindResident[k] = (kindResident[k] as number) + 1;
+      procResident[p] = (procResident[p] as number) + 1;
+      if ((m & META_ANON) !== 0) procAnon[p] = (procAnon[p] as number) + 1;
       if (isZero) {
-        content.byKind.zero[k] = (content.byKind.zero[k] as number) + 1;
-        content.byProcess.zero[p] = (content.byProcess.zero[p] as number) + 1;
-        if ((m & META_ZERO_PFN) !== 0) content.byKind.zeroPageMapped[k] = (content.byKind.zeroPageMapped[k] as number) + 1;
+        kindZero[k] = (kindZero[k] as number) + 1;
+        procZero[p] = (procZero[p] as number) + 1;
+        if ((m & META_ZERO_PFN) !== 0) kindZeroPage[k] = (kindZeroPage[k] as number) + 1;
       }
     }
     if (b - a > 1) {
-      content.naiveDuplicatePages += b - a - 1;
+      naive += b - a - 1;
       // The first copy of a content is the original; later copies in the same process are
       // duplicates within it, the first copy in each further process a duplicate across.
       for (let r = a; r < b; r++) {
@@ -126,12 +142,12 @@ export function runKsmModel(index: PageIndex, opts: ModelOptions): ModelResult {
         const p = metaProcess(m);
         const k = metaKind(m);
         if ((seen[p] as number) > 0) {
-          content.byKind.dupWithin[k] = (content.byKind.dupWithin[k] as number) + 1;
-          content.byProcess.dupWithin[p] = (content.byProcess.dupWithin[p] as number) + 1;
+          kindWithin[k] = (kindWithin[k] as number) + 1;
+          procWithin[p] = (procWithin[p] as number) + 1;
         } else {
           if (r !== a) {
-            content.byKind.dupAcross[k] = (content.byKind.dupAcross[k] as number) + 1;
-            content.byProcess.dupAcross[p] = (content.byProcess.dupAcross[p] as number) + 1;
+            kindAcross[k] = (kindAcross[k] as number) + 1;
+            procAcross[p] = (procAcross[p] as number) + 1;
           }
           touched.push(p);
         }
@@ -171,6 +187,8 @@ export function runKsmModel(index: PageIndex, opts: ModelOptions): ModelResult {
     }
     a = b;
   }
+  content.distinctContents = distinct;
+  content.naiveDuplicatePages = naive;
   return { content, scopes };
 }
 
