@@ -1,6 +1,7 @@
 // samepage snapshot, then samepage report: the live scan's numbers, exactly.
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startPagefill, stopAllFixtures } from './support/fixtures.js';
@@ -84,5 +85,25 @@ describe('snapshots', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/nope\.snap: cannot open: ENOENT/);
     rmSync(good);
+  });
+});
+
+describe('report mixes sources', () => {
+  it('a snapshot, a core and a live process in one report, each with its origin', async () => {
+    const a = await startPagefill(['anon:64:seq=21', 'anon:16:byte=3']);
+    const snapFile = join(dir, 'mixed.snap');
+    expect((await runSamepage(['snapshot', '--pid', String(a.pid), '-o', snapFile])).code).toBe(0);
+    const b = await startPagefill(['anon:64:seq=21']);
+    const sample = fileURLToPath(new URL('../samples/service-a.core.zst', import.meta.url));
+    const run = await runSamepage(['report', snapFile, sample, '--pid', String(b.pid), '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout) as Report;
+    expect(report.processes.map((p) => p.origin).sort()).toEqual(['core', 'live', 'snapshot']);
+    // The live process repeats the snapshot's 64 pages: duplicates across the two sources
+    // (counted on whichever side comes second in frame order).
+    const across = report.processes.filter((p) => p.origin !== 'core').reduce((n, p) => n + p.dupAcrossProcesses, 0);
+    expect(across).toBeGreaterThanOrEqual(64);
+    expect(report.caveats.join(' ')).toMatch(/content-only upper bound/);
+    rmSync(snapFile);
   });
 });
