@@ -17,6 +17,7 @@ import { SourceError, UserError } from '../src/util/errors.js';
 import { systemPageSize } from '../src/util/system.js';
 import { startPagefill, stopAllFixtures } from './support/fixtures.js';
 import { auxv, buildCore, ntFile, pagesOf, prpsinfo, prstatus, PF_R, PF_W, PF_X } from './fixtures/elf-core-builder.js';
+import { seededUint32 } from './support/rng.js';
 
 const execFileAsync = promisify(execFile);
 const ps = systemPageSize();
@@ -31,16 +32,10 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-/** mulberry32: small, fast, and the same sequence on every run. */
+/** A value in [0, 1), the same sequence on every run. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededUint32(seed);
+  return () => next() / 4294967296;
 }
 
 /** Where a core's structure is: the mutations aim there more than at page contents. */

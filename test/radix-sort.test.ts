@@ -2,17 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { PageIndex, packMeta, metaPfn } from '../src/index/page-index.js';
 import { sortIndex, sortIndexInJs } from '../src/index/radix-sort.js';
 
-/** A deterministic generator, so a failure can be reproduced. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
+import { seededUint32 as rng } from './support/rng.js';
 
 describe.each([
   ['native', sortIndex],
