@@ -5,7 +5,13 @@
       "sources": ["native/samepage_native.c"],
       "include_dirs": ["node_modules/xxhash-addon/xxHash"],
       "cflags": ["-O3", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-      "libraries": ["-lpthread"]
+      "libraries": ["-lpthread"],
+      "conditions": [
+        ["target_arch=='x64'", {
+          "sources": ["node_modules/xxhash-addon/xxHash/xxh_x86dispatch.c"],
+          "defines": ["SAMEPAGE_XXH_DISPATCH"]
+        }]
+      ]
     }
   ]
 }

@@ -1,10 +1,11 @@
 // The live scan on real processes of known content: selection, the report object, and the
 // rendered table (the object first, the text second).
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startPagefill, stopAllFixtures } from './support/fixtures.js';
 import { pidArgs, runSamepage, scanJson } from './support/samepage.js';
 import { renderTable } from '../src/reporters/table.js';
+import { systemPageSize } from '../src/util/system.js';
 
 afterAll(stopAllFixtures);
 
@@ -44,14 +45,18 @@ describe('samepage scan on live processes', () => {
     expect(text).toContain(String(a.pid));
   });
 
-  it('leaves the target as it was: pages shared by fork stay shared (no pinning, no unsharing)', async () => {
+  it('leaves the target as it was: pages shared by fork stay shared, no page moves', async () => {
     const parent = await startPagefill(['anon:2000:seq=3', 'fork:2']);
-    const pids = [parent.pid, ...parent.childPids];
+    // Pages mapped once: the native reader may read these with process_vm_readv.
+    const single = await startPagefill(['anon:2000:uniq', 'readonly:100']);
+    const pids = [parent.pid, ...parent.childPids, single.pid];
     const pssAnon = () => pids.map((p) => Number(/Pss_Anon:\s+(\d+)/.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'latin1'))?.[1]));
     const before = pssAnon();
+    const framesBefore = pids.map(residentFrames);
     const first = await scanJson(pidArgs(pids));
     const second = await scanJson(pidArgs(pids));
     expect(pssAnon()).toEqual(before);
+    expect(pids.map(residentFrames)).toEqual(framesBefore);
     // One frame mapped three times: KSM would not merge it with itself, so nothing is freed.
     expect(first.report.estimate.ramFreedPages).toBeLessThan(100);
     expect(second.report.estimate).toEqual(first.report.estimate);
@@ -73,3 +78,27 @@ describe('samepage scan on live processes', () => {
     expect(run.stderr).toBe('');
   });
 });
+
+/** Every present page of the process as "address:PFN", from /proc/PID/maps and pagemap. */
+function residentFrames(pid: number): string[] {
+  const pageSize = systemPageSize();
+  const out: string[] = [];
+  const fd = openSync(`/proc/${pid}/pagemap`, 'r');
+  try {
+    for (const line of readFileSync(`/proc/${pid}/maps`, 'latin1').split('\n')) {
+      const m = /^([0-9a-f]+)-([0-9a-f]+)/.exec(line);
+      if (m === null || line.endsWith('[vsyscall]')) continue;
+      const first = parseInt(m[1] as string, 16) / pageSize;
+      const pages = parseInt(m[2] as string, 16) / pageSize - first;
+      const entries = Buffer.alloc(pages * 8);
+      readSync(fd, entries, 0, entries.length, first * 8);
+      for (let i = 0; i < pages; i++) {
+        const e = entries.readBigUInt64LE(i * 8);
+        if (e >> 63n) out.push(`${(first + i).toString(16)}:${e & ((1n << 55n) - 1n)}`);
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return out;
+}

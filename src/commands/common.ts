@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { selectProcesses, type Selection } from '../live/select.js';
 import { LiveSource } from '../live/live-source.js';
+import { exclusivePagesMayBePinned } from '../live/pinned-reads.js';
 import { KernelPhysicalPages } from '../physical/physical-pages.js';
 import { DEFAULT_KSM_SETTINGS, readKsmSettings, type KsmSettings } from '../analysis/ksm-settings.js';
 import type { ProgressReporter, ScanResult, SourceOpener } from '../scan/scan.js';
@@ -62,11 +63,12 @@ export function liveOpeners(selection: Selection, threads: number, io: Io): Live
     );
   }
   const native = nativeAddon();
+  const pinExclusive = native !== null && exclusivePagesMayBePinned();
   return {
     openers: infos.map((info) => ({
       label: `pid ${info.pid} (${info.command})`,
       pid: info.pid,
-      open: () => new LiveSource(info, pageSize, pfnsVisible, physical, native, threads),
+      open: () => new LiveSource(info, pageSize, pfnsVisible, physical, native, threads, pinExclusive),
     })),
     root,
     pageSize,

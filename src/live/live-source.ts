@@ -65,6 +65,8 @@ export class LiveSource implements MemorySource {
     /** The native read+hash, or null for positional reads of /proc/PID/mem hashed in JS. */
     private readonly native: NativeAddon | null = null,
     private readonly threads = 1,
+    /** Read pages mapped once with process_vm_readv: see exclusivePagesMayBePinned(). */
+    private readonly pinExclusive = false,
   ) {
     this.label = `pid ${info.pid} (${info.command})`;
     this.hasPhysicalInfo = pfnsVisible;
@@ -156,6 +158,7 @@ export class LiveSource implements MemorySource {
       const [next, written, swapped, errno] = native.scanRange(
         this.pagemapFd, this.memFd, region.start, tally.virtualPages, page, this.pageSize, anon, file, noPhys, target.domain ?? 0,
         index.hashHi, index.hashLo, index.pfnLo, index.meta, index.length, capacity, this.threads,
+        this.pinExclusive ? this.info.pid : 0,
       );
       index.length += written;
       tally.swappedPages += swapped;

@@ -27,6 +27,7 @@ export interface NativeAddon {
     out: number,
     capacity: number,
     threads: number,
+    pinPid: number,
   ): [number, number, number, number];
   /** The index's first n records sorted in place by (hash, frame): see src/index/radix-sort.ts. */
   sortIndex(hashHi: Uint32Array, hashLo: Uint32Array, pfnLo: Uint32Array, meta: Uint32Array, n: number): void;
