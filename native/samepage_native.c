@@ -21,6 +21,8 @@
 #include <unistd.h>
 #include <node_api.h>
 
+#include "ksm_model.h"
+
 #ifdef SAMEPAGE_XXH_DISPATCH
 /* x86-64: xxHash's own run-time dispatch picks AVX2 or AVX-512 where the CPU has them. */
 #include "xxh_x86dispatch.h"
@@ -583,6 +585,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"hashPages", NULL, hash_pages, NULL, NULL, NULL, napi_default, NULL},
       {"scanRange", NULL, scan_range, NULL, NULL, NULL, napi_default, NULL},
       {"sortIndex", NULL, sort_index, NULL, NULL, NULL, napi_default, NULL},
+      {"modelPass", NULL, ksm_model_pass, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

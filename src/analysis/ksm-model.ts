@@ -12,6 +12,8 @@ import {
 } from '../index/page-index.js';
 import { MAPPING_KINDS } from '../source/mapping-kind.js';
 import type { PhysicalPages } from '../physical/physical-pages.js';
+import { nativeAddon } from '../native/native-addon.js';
+import { addNativeCounters, nativeCounterLength } from './native-model.js';
 
 /** sizeof(struct ksm_rmap_item) on 64-bit kernels: KSM's cost for every page it tracks. */
 export const RMAP_ITEM_BYTES = 64;
@@ -63,10 +65,40 @@ export interface ModelResult {
 /**
  * The KSM model over an index sorted by (hash, PFN). One pass over the runs of identical
  * content; for each, what KSM would do with the mappings it may merge: see docs/estimate.md.
+ * The native pass (native/ksm_model.c) does the same arithmetic where the addon is built, and
+ * leaves to ContentGroups the contents whose answer needs the kernel's physical information.
  */
 export function runKsmModel(index: PageIndex, opts: ModelOptions): ModelResult {
+  const native = nativeAddon();
+  if (native === null) return runKsmModelInJs(index, opts);
+  const result = emptyResult(opts.processCount);
   const kinds = MAPPING_KINDS.length;
-  const procs = opts.processCount;
+  const procs = Math.max(1, opts.processCount);
+  const counters = new Float64Array(nativeCounterLength(kinds, procs));
+  const deferred = new Uint32Array(2 * 4096);
+  const groups = new ContentGroups(index, opts, result.content, result.scopes);
+  const n = index.length;
+  for (let from = 0; from < n; ) {
+    const [next, pairs] = native.modelPass(
+      index.hashHi, index.hashLo, index.pfnLo, index.meta, from, n, kinds, procs, opts.zeroHash.hi, opts.zeroHash.lo,
+      opts.useZeroPages ? 1 : 0, opts.maxPageSharing, opts.physical !== null ? 1 : 0, counters, deferred,
+    );
+    for (let i = 0; i < pairs; i++) {
+      const a = deferred[2 * i] as number;
+      const b = deferred[2 * i + 1] as number;
+      const h1 = index.hashHi[a] as number;
+      const h2 = index.hashLo[a] as number;
+      groups.add(a, b, h1 === opts.zeroHash.hi && h2 === opts.zeroHash.lo);
+    }
+    from = next;
+  }
+  addNativeCounters(counters, kinds, procs, result.content, result.scopes);
+  result.content.naiveDuplicatePages += groups.naiveDuplicates;
+  return result;
+}
+
+function emptyResult(procs: number): ModelResult {
+  const kinds = MAPPING_KINDS.length;
   const content: ContentResult = {
     naiveDuplicatePages: 0,
     distinctContents: 0,
@@ -84,86 +116,145 @@ export function runKsmModel(index: PageIndex, opts: ModelOptions): ModelResult {
     perProcess: { mergingPages: f64(procs), zeroPages: f64(procs), rmapItems: f64(procs), ramFreedPages: f64(procs) },
     ramFreedByKind: f64(kinds),
   }));
+  return { content, scopes };
+}
+
+/**
+ * The model in JavaScript: the reference for the native pass, and the path where the addon
+ * is not built. Most contents occur once. Those take a short loop of their own with local
+ * counters, so the JIT has one small, stable loop to optimise; contents seen more than once go
+ * to ContentGroups.add, a function called often enough to be optimised as a whole.
+ */
+export function runKsmModelInJs(index: PageIndex, opts: ModelOptions): ModelResult {
+  const { content, scopes } = emptyResult(opts.processCount);
+  const [all, now] = scopes as [ScopeResult, ScopeResult];
+  const groups = new ContentGroups(index, opts, content, scopes);
 
   const hh = index.hashHi;
   const hl = index.hashLo;
-  const pl = index.pfnLo;
   const mt = index.meta;
   const n = index.length;
-  const seen = new Int32Array(Math.max(1, procs));
-  const touched: number[] = [];
-  // One entry per distinct frame of the current run of eligible mappings.
-  const frames = new FrameRuns();
-
-  // Locals for the arrays the loop counts into: one lookup each, not one per page.
   const kindResident = content.byKind.resident;
-  const kindZero = content.byKind.zero;
-  const kindZeroPage = content.byKind.zeroPageMapped;
-  const kindWithin = content.byKind.dupWithin;
-  const kindAcross = content.byKind.dupAcross;
   const procResident = content.byProcess.resident;
   const procAnon = content.byProcess.anon;
-  const procZero = content.byProcess.zero;
-  const procWithin = content.byProcess.dupWithin;
-  const procAcross = content.byProcess.dupAcross;
+  const rmapAll = all.perProcess.rmapItems;
+  const rmapNow = now.perProcess.rmapItems;
+  const needAll = META_ANON | META_COMPATIBLE;
+  const needNow = META_ANON | META_MERGEABLE_NOW;
   const zHi = opts.zeroHash.hi;
   const zLo = opts.zeroHash.lo;
+  // Contents seen once, tracked by KSM (an rmap_item each) but never merged, per scope.
+  let lonelyAll = 0;
+  let lonelyNow = 0;
   let distinct = 0;
-  let naive = 0;
 
-  for (let a = 0; a < n; ) {
-    let b = a + 1;
+  for (let a = 0; a < n; distinct++) {
     const h1 = hh[a] as number;
     const h2 = hl[a] as number;
+    let b = a + 1;
     while (b < n && hh[b] === h1 && hl[b] === h2) b++;
-    const isZero = h1 === zHi && h2 === zLo;
-    distinct++;
+    if (b > a + 1 || (h1 === zHi && h2 === zLo)) {
+      groups.add(a, b, h1 === zHi && h2 === zLo);
+      a = b;
+      continue;
+    }
+    const m = mt[a] as number;
+    const k = metaKind(m);
+    const p = metaProcess(m);
+    kindResident[k] = (kindResident[k] as number) + 1;
+    procResident[p] = (procResident[p] as number) + 1;
+    if ((m & META_ANON) !== 0) procAnon[p] = (procAnon[p] as number) + 1;
+    if ((m & META_ZERO_PFN) === 0) {
+      if ((m & needAll) === needAll) {
+        lonelyAll++;
+        rmapAll[p] = (rmapAll[p] as number) + 1;
+      }
+      if ((m & needNow) === needNow) {
+        lonelyNow++;
+        rmapNow[p] = (rmapNow[p] as number) + 1;
+      }
+    }
+    a = b;
+  }
+  all.rmapItems += lonelyAll;
+  all.pagesUnshared += lonelyAll;
+  now.rmapItems += lonelyNow;
+  now.pagesUnshared += lonelyNow;
+  content.distinctContents = distinct;
+  content.naiveDuplicatePages = groups.naiveDuplicates;
+  return { content, scopes };
+}
+
+/** The contents seen more than once (and zero-filled pages, seen once or more). */
+class ContentGroups {
+  naiveDuplicates = 0;
+  private readonly seen: Int32Array;
+  private readonly touched: Int32Array;
+  // One entry per distinct frame of the current run of eligible mappings.
+  private readonly frames = new FrameRuns();
+
+  constructor(
+    private readonly index: PageIndex,
+    private readonly opts: ModelOptions,
+    private readonly content: ContentResult,
+    private readonly scopes: ScopeResult[],
+  ) {
+    this.seen = new Int32Array(Math.max(1, opts.processCount));
+    this.touched = new Int32Array(Math.max(1, opts.processCount));
+  }
+
+  /** Records [a, b) hold one content. */
+  add(a: number, b: number, isZero: boolean): void {
+    const mt = this.index.meta;
+    const pl = this.index.pfnLo;
+    const { byKind, byProcess } = this.content;
 
     // Content statistics: every resident page, whatever KSM may do with it.
     for (let r = a; r < b; r++) {
       const m = mt[r] as number;
       const k = metaKind(m);
       const p = metaProcess(m);
-      kindResident[k] = (kindResident[k] as number) + 1;
-      procResident[p] = (procResident[p] as number) + 1;
-      if ((m & META_ANON) !== 0) procAnon[p] = (procAnon[p] as number) + 1;
+      byKind.resident[k] = (byKind.resident[k] as number) + 1;
+      byProcess.resident[p] = (byProcess.resident[p] as number) + 1;
+      if ((m & META_ANON) !== 0) byProcess.anon[p] = (byProcess.anon[p] as number) + 1;
       if (isZero) {
-        kindZero[k] = (kindZero[k] as number) + 1;
-        procZero[p] = (procZero[p] as number) + 1;
-        if ((m & META_ZERO_PFN) !== 0) kindZeroPage[k] = (kindZeroPage[k] as number) + 1;
+        byKind.zero[k] = (byKind.zero[k] as number) + 1;
+        byProcess.zero[p] = (byProcess.zero[p] as number) + 1;
+        if ((m & META_ZERO_PFN) !== 0) byKind.zeroPageMapped[k] = (byKind.zeroPageMapped[k] as number) + 1;
       }
     }
     if (b - a > 1) {
-      naive += b - a - 1;
+      this.naiveDuplicates += b - a - 1;
       // The first copy of a content is the original; later copies in the same process are
       // duplicates within it, the first copy in each further process a duplicate across.
+      const seen = this.seen;
+      const touched = this.touched;
+      let touchedCount = 0;
       for (let r = a; r < b; r++) {
         const m = mt[r] as number;
         const p = metaProcess(m);
         const k = metaKind(m);
         if ((seen[p] as number) > 0) {
-          kindWithin[k] = (kindWithin[k] as number) + 1;
-          procWithin[p] = (procWithin[p] as number) + 1;
+          byKind.dupWithin[k] = (byKind.dupWithin[k] as number) + 1;
+          byProcess.dupWithin[p] = (byProcess.dupWithin[p] as number) + 1;
         } else {
           if (r !== a) {
-            kindAcross[k] = (kindAcross[k] as number) + 1;
-            procAcross[p] = (procAcross[p] as number) + 1;
+            byKind.dupAcross[k] = (byKind.dupAcross[k] as number) + 1;
+            byProcess.dupAcross[p] = (byProcess.dupAcross[p] as number) + 1;
           }
-          touched.push(p);
+          touched[touchedCount++] = p;
         }
         seen[p] = (seen[p] as number) + 1;
       }
-      for (const p of touched) seen[p] = 0;
-      touched.length = 0;
+      for (let i = 0; i < touchedCount; i++) seen[touched[i] as number] = 0;
     }
 
+    const frames = this.frames;
     for (let s = 0; s < SCOPES.length; s++) {
-      const scope = SCOPES[s];
-      const out = scopes[s];
-      if (scope === undefined || out === undefined) continue;
-      const need = META_ANON | scope.vmaFlag;
-      if (b - a === 1 && !(isZero && opts.useZeroPages)) {
-        // A content seen once (most pages): tracked by KSM if eligible, never merged.
+      const need = META_ANON | (SCOPES[s] as { vmaFlag: number }).vmaFlag;
+      const out = this.scopes[s] as ScopeResult;
+      if (b - a === 1 && !(isZero && this.opts.useZeroPages)) {
+        // A zero-filled page seen once: tracked by KSM if eligible, never merged.
         const m = mt[a] as number;
         if ((m & need) === need && (m & META_ZERO_PFN) === 0) {
           const p = metaProcess(m);
@@ -183,13 +274,9 @@ export function runKsmModel(index: PageIndex, opts: ModelOptions): ModelResult {
         if (noPhys || frames.length === 0 || frames.lastPfn() !== pfn) frames.addFrame(pfn, noPhys);
         frames.addMapping(r, (m & META_EXCLUSIVE) !== 0);
       }
-      if (frames.length > 0) applyKsm(out, frames, isZero, mt, opts);
+      if (frames.length > 0) applyKsm(out, frames, isZero, mt, this.opts);
     }
-    a = b;
   }
-  content.distinctContents = distinct;
-  content.naiveDuplicatePages = naive;
-  return { content, scopes };
 }
 
 /** What KSM does with one content's eligible mappings, grouped by physical frame. */

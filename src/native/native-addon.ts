@@ -31,6 +31,28 @@ export interface NativeAddon {
   ): [number, number, number, number];
   /** The index's first n records sorted in place by (hash, frame): see src/index/radix-sort.ts. */
   sortIndex(hashHi: Uint32Array, hashLo: Uint32Array, pfnLo: Uint32Array, meta: Uint32Array, n: number): void;
+  /**
+   * The KSM model over sorted records [from, n), counted into `counters` (layout: see
+   * src/analysis/native-model.ts); contents that need the kernel's answers are left as [a, b)
+   * pairs in `deferred`. Returns [next record, deferred pairs].
+   */
+  modelPass(
+    hashHi: Uint32Array,
+    hashLo: Uint32Array,
+    pfnLo: Uint32Array,
+    meta: Uint32Array,
+    from: number,
+    n: number,
+    kinds: number,
+    processes: number,
+    zeroHi: number,
+    zeroLo: number,
+    useZeroPages: number,
+    maxPageSharing: number,
+    physical: number,
+    counters: Float64Array,
+    deferred: Uint32Array,
+  ): [number, number];
 }
 
 let loaded: NativeAddon | null | undefined;

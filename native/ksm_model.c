@@ -1,0 +1,322 @@
+/*
+ * The KSM model's pass over the sorted index, in C: the same arithmetic as runKsmModel in
+ * src/analysis/ksm-model.ts, which stays the reference (test/ksm-model.test.ts compares the
+ * two on the same indexes). Contents whose answer needs the kernel's physical information (a
+ * frame mapped more than once: is it pinned elsewhere, is it already a KSM page) are not
+ * counted here but handed back as deferred record ranges, for the JavaScript model to finish.
+ *
+ * modelPass(hashHi, hashLo, pfnLo, meta, from, n, kinds, procs, zeroHi, zeroLo,
+ *           useZeroPages, maxPageSharing, physical, counters: Float64Array, deferred: Uint32Array)
+ *   -> [next record, deferred pairs written]
+ * Stops early, at a content boundary, when `deferred` is full. Counter layout: see
+ * src/analysis/native-model.ts.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <node_api.h>
+
+#include "ksm_model.h"
+
+#define META_ANON (1u << 20)
+#define META_EXCLUSIVE (1u << 21)
+#define META_COMPATIBLE (1u << 22)
+#define META_MERGEABLE_NOW (1u << 23)
+#define META_ZERO_PFN (1u << 24)
+#define META_NO_PHYS (1u << 25)
+#define SCOPES 2
+
+static inline uint32_t m_proc(uint32_t m) { return m & 0xffffu; }
+static inline uint32_t m_kind(uint32_t m) { return (m >> 16) & 0xfu; }
+static inline uint64_t m_pfn(uint32_t m, uint32_t lo) { return ((uint64_t)(m >> 26) << 32) | lo; }
+
+typedef struct {
+  double *distinct, *naive;
+  double *kind_resident, *kind_zero, *kind_zero_page, *kind_within, *kind_across;
+  double *proc_resident, *proc_anon, *proc_zero, *proc_within, *proc_across;
+  struct {
+    double *scalars; /* ramFreed, pagesShared, pagesSharing, ksmZeroPages, pagesUnshared, rmapItems */
+    double *merging, *zero_pages, *rmap, *ram_freed, *freed_by_kind;
+  } scope[SCOPES];
+} counters_t;
+
+enum { RAM_FREED, PAGES_SHARED, PAGES_SHARING, KSM_ZERO, PAGES_UNSHARED, RMAP_ITEMS, SCOPE_SCALARS };
+
+static size_t counters_size(uint32_t kinds, uint32_t procs) {
+  return 2 + 5 * (size_t)kinds + 5 * (size_t)procs + SCOPES * (SCOPE_SCALARS + 4 * (size_t)procs + kinds);
+}
+
+static void counters_map(counters_t *c, double *base, uint32_t kinds, uint32_t procs) {
+  double *p = base;
+  c->distinct = p++;
+  c->naive = p++;
+  c->kind_resident = p; p += kinds;
+  c->kind_zero = p; p += kinds;
+  c->kind_zero_page = p; p += kinds;
+  c->kind_within = p; p += kinds;
+  c->kind_across = p; p += kinds;
+  c->proc_resident = p; p += procs;
+  c->proc_anon = p; p += procs;
+  c->proc_zero = p; p += procs;
+  c->proc_within = p; p += procs;
+  c->proc_across = p; p += procs;
+  for (int s = 0; s < SCOPES; s++) {
+    c->scope[s].scalars = p; p += SCOPE_SCALARS;
+    c->scope[s].merging = p; p += procs;
+    c->scope[s].zero_pages = p; p += procs;
+    c->scope[s].rmap = p; p += procs;
+    c->scope[s].ram_freed = p; p += procs;
+    c->scope[s].freed_by_kind = p; p += kinds;
+  }
+}
+
+/* Scratch for one content: its eligible records and the start of each distinct frame. */
+typedef struct {
+  uint32_t *records, *frame_first;
+  size_t cap;
+  uint32_t *seen; /* per process */
+  uint32_t *touched;
+} scratch_t;
+
+static int scratch_reserve(scratch_t *s, size_t n) {
+  if (n <= s->cap) return 0;
+  size_t cap = s->cap ? s->cap : 256;
+  while (cap < n) cap *= 2;
+  uint32_t *r = realloc(s->records, cap * sizeof *r);
+  if (!r) return -1;
+  s->records = r;
+  uint32_t *f = realloc(s->frame_first, (cap + 1) * sizeof *f);
+  if (!f) return -1;
+  s->frame_first = f;
+  s->cap = cap;
+  return 0;
+}
+
+typedef struct {
+  const uint32_t *hh, *hl, *pl, *mt;
+  uint32_t use_zero_pages, max_page_sharing;
+} input_t;
+
+/* Frames of the records [0, count) from frame i on, beyond the first `keep`, are freed. */
+static void free_frames(counters_t *c, int s, const input_t *in, const scratch_t *x, uint32_t frames, uint32_t keep) {
+  for (uint32_t i = keep; i < frames; i++) {
+    uint32_t m = in->mt[x->records[x->frame_first[i]]];
+    c->scope[s].ram_freed[m_proc(m)] += 1;
+    c->scope[s].freed_by_kind[m_kind(m)] += 1;
+    c->scope[s].scalars[RAM_FREED] += 1;
+  }
+}
+
+/* One content [a, b) that needs no physical answer. */
+static int content(counters_t *c, const input_t *in, scratch_t *x, uint32_t a, uint32_t b, int is_zero) {
+  const uint32_t *mt = in->mt;
+  for (uint32_t r = a; r < b; r++) {
+    uint32_t m = mt[r], k = m_kind(m), p = m_proc(m);
+    c->kind_resident[k] += 1;
+    c->proc_resident[p] += 1;
+    if (m & META_ANON) c->proc_anon[p] += 1;
+    if (is_zero) {
+      c->kind_zero[k] += 1;
+      c->proc_zero[p] += 1;
+      if (m & META_ZERO_PFN) c->kind_zero_page[k] += 1;
+    }
+  }
+  if (b - a > 1) {
+    *c->naive += b - a - 1;
+    uint32_t touched = 0;
+    for (uint32_t r = a; r < b; r++) {
+      uint32_t m = mt[r], k = m_kind(m), p = m_proc(m);
+      if (x->seen[p] > 0) {
+        c->kind_within[k] += 1;
+        c->proc_within[p] += 1;
+      } else {
+        if (r != a) {
+          c->kind_across[k] += 1;
+          c->proc_across[p] += 1;
+        }
+        x->touched[touched++] = p;
+      }
+      x->seen[p]++;
+    }
+    for (uint32_t i = 0; i < touched; i++) x->seen[x->touched[i]] = 0;
+  }
+  if (scratch_reserve(x, b - a) != 0) return -1;
+  for (int s = 0; s < SCOPES; s++) {
+    const uint32_t need = META_ANON | (s == 0 ? META_COMPATIBLE : META_MERGEABLE_NOW);
+    double *sc = c->scope[s].scalars;
+    uint32_t M = 0, D = 0;
+    uint64_t last = 0;
+    for (uint32_t r = a; r < b; r++) {
+      uint32_t m = mt[r];
+      if ((m & need) != need || (m & META_ZERO_PFN)) continue;
+      uint64_t pfn = m_pfn(m, in->pl[r]);
+      /* Without physical information every mapping counts as its own frame: an upper bound. */
+      if ((m & META_NO_PHYS) || D == 0 || pfn != last) x->frame_first[D++] = M;
+      last = pfn;
+      x->records[M++] = r;
+    }
+    if (M == 0) continue;
+    if (is_zero && in->use_zero_pages) {
+      sc[KSM_ZERO] += M;
+      for (uint32_t i = 0; i < M; i++) c->scope[s].zero_pages[m_proc(mt[x->records[i]])] += 1;
+      free_frames(c, s, in, x, D, 0);
+      continue;
+    }
+    sc[RMAP_ITEMS] += M;
+    for (uint32_t i = 0; i < M; i++) c->scope[s].rmap[m_proc(mt[x->records[i]])] += 1;
+    if (M < 2 || D == 1) {
+      /* Alone, or one frame mapped several times (fork): KSM never merges a page with itself. */
+      sc[PAGES_UNSHARED] += 1;
+      continue;
+    }
+    uint32_t mps = in->max_page_sharing < 2 ? 2 : in->max_page_sharing;
+    uint32_t full = M / mps, rem = M % mps;
+    uint32_t ksm_pages = full + (rem >= 2 ? 1 : 0);
+    if (ksm_pages > D) ksm_pages = D;
+    uint32_t merged = rem == 1 ? M - 1 : M;
+    if (rem == 1) sc[PAGES_UNSHARED] += 1;
+    sc[PAGES_SHARED] += ksm_pages;
+    sc[PAGES_SHARING] += merged - ksm_pages;
+    for (uint32_t i = 0; i < merged; i++) c->scope[s].merging[m_proc(mt[x->records[i]])] += 1;
+    free_frames(c, s, in, x, D, ksm_pages);
+  }
+  return 0;
+}
+
+/*
+ * A content needs the kernel when one of its frames may be mapped more than once: a mapping
+ * not known to be exclusive, or one frame met twice (records of a frame are adjacent).
+ */
+static int needs_physical(const uint32_t *mt, const uint32_t *pl, uint32_t a, uint32_t b) {
+  for (uint32_t r = a; r < b; r++) {
+    uint32_t m = mt[r];
+    if (m & (META_NO_PHYS | META_ZERO_PFN)) continue;
+    if (!(m & META_EXCLUSIVE)) return 1;
+    if (r > a && !(mt[r - 1] & (META_NO_PHYS | META_ZERO_PFN)) && m_pfn(mt[r - 1], pl[r - 1]) == m_pfn(m, pl[r])) return 1;
+  }
+  return 0;
+}
+
+#define CHECK(call)                                                  \
+  do {                                                               \
+    if ((call) != napi_ok) {                                         \
+      napi_throw_error(env, NULL, "samepage native: bad arguments"); \
+      return NULL;                                                   \
+    }                                                                \
+  } while (0)
+
+static void *typed(napi_env env, napi_value v, napi_typedarray_type want, size_t *length) {
+  napi_typedarray_type type;
+  size_t len, offset;
+  void *data;
+  napi_value ab;
+  if (napi_get_typedarray_info(env, v, &type, &len, &data, &ab, &offset) != napi_ok || type != want) return NULL;
+  *length = len;
+  return data;
+}
+
+napi_value ksm_model_pass(napi_env env, napi_callback_info info) {
+  size_t argc = 15;
+  napi_value argv[15];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 15) {
+    napi_throw_type_error(env, NULL, "modelPass: 15 arguments");
+    return NULL;
+  }
+  size_t l_hh = 0, l_hl = 0, l_pl = 0, l_mt = 0, l_c = 0, l_d = 0;
+  input_t in;
+  in.hh = typed(env, argv[0], napi_uint32_array, &l_hh);
+  in.hl = typed(env, argv[1], napi_uint32_array, &l_hl);
+  in.pl = typed(env, argv[2], napi_uint32_array, &l_pl);
+  in.mt = typed(env, argv[3], napi_uint32_array, &l_mt);
+  uint32_t from, n, kinds, procs, zhi, zlo, physical;
+  CHECK(napi_get_value_uint32(env, argv[4], &from));
+  CHECK(napi_get_value_uint32(env, argv[5], &n));
+  CHECK(napi_get_value_uint32(env, argv[6], &kinds));
+  CHECK(napi_get_value_uint32(env, argv[7], &procs));
+  CHECK(napi_get_value_uint32(env, argv[8], &zhi));
+  CHECK(napi_get_value_uint32(env, argv[9], &zlo));
+  CHECK(napi_get_value_uint32(env, argv[10], &in.use_zero_pages));
+  CHECK(napi_get_value_uint32(env, argv[11], &in.max_page_sharing));
+  CHECK(napi_get_value_uint32(env, argv[12], &physical));
+  double *counters = typed(env, argv[13], napi_float64_array, &l_c);
+  uint32_t *deferred = typed(env, argv[14], napi_uint32_array, &l_d);
+  if (!in.hh || !in.hl || !in.pl || !in.mt || !counters || !deferred || n > l_hh || n > l_hl || n > l_pl || n > l_mt || from > n ||
+      kinds > 16 || procs == 0 || procs > 65536 || l_c < counters_size(kinds, procs) || l_d < 2) {
+    napi_throw_range_error(env, NULL, "modelPass: arguments out of range");
+    return NULL;
+  }
+  for (uint32_t r = from; r < n; r++) {
+    if (m_kind(in.mt[r]) >= kinds || m_proc(in.mt[r]) >= procs) {
+      napi_throw_range_error(env, NULL, "modelPass: a record names a kind or process out of range");
+      return NULL;
+    }
+  }
+  counters_t c;
+  counters_map(&c, counters, kinds, procs);
+  scratch_t x = {0};
+  x.seen = calloc(procs, sizeof *x.seen);
+  x.touched = calloc(procs, sizeof *x.touched);
+  if (!x.seen || !x.touched || scratch_reserve(&x, 256) != 0) goto oom;
+
+  const uint32_t *hh = in.hh, *hl = in.hl, *mt = in.mt;
+  double lonely[SCOPES] = {0, 0};
+  uint32_t a = from, nd = 0, max_pairs = (uint32_t)(l_d / 2);
+  double distinct = 0;
+  while (a < n) {
+    uint32_t h1 = hh[a], h2 = hl[a], b = a + 1;
+    while (b < n && hh[b] == h1 && hl[b] == h2) b++;
+    int is_zero = h1 == zhi && h2 == zlo;
+    if (b == a + 1 && !is_zero) {
+      /* Most contents occur once: tracked by KSM if eligible (an rmap_item), never merged. */
+      uint32_t m = mt[a], k = m_kind(m), p = m_proc(m);
+      c.kind_resident[k] += 1;
+      c.proc_resident[p] += 1;
+      if (m & META_ANON) c.proc_anon[p] += 1;
+      if (!(m & META_ZERO_PFN)) {
+        if ((m & (META_ANON | META_COMPATIBLE)) == (META_ANON | META_COMPATIBLE)) {
+          lonely[0] += 1;
+          c.scope[0].rmap[p] += 1;
+        }
+        if ((m & (META_ANON | META_MERGEABLE_NOW)) == (META_ANON | META_MERGEABLE_NOW)) {
+          lonely[1] += 1;
+          c.scope[1].rmap[p] += 1;
+        }
+      }
+    } else if (physical && needs_physical(mt, in.pl, a, b)) {
+      if (nd == max_pairs) break;
+      deferred[2 * nd] = a;
+      deferred[2 * nd + 1] = b;
+      nd++;
+    } else if (content(&c, &in, &x, a, b, is_zero) != 0) {
+      goto oom;
+    }
+    distinct += 1;
+    a = b;
+  }
+  *c.distinct += distinct;
+  for (int s = 0; s < SCOPES; s++) {
+    c.scope[s].scalars[RMAP_ITEMS] += lonely[s];
+    c.scope[s].scalars[PAGES_UNSHARED] += lonely[s];
+  }
+  free(x.seen);
+  free(x.touched);
+  free(x.records);
+  free(x.frame_first);
+
+  napi_value result, v;
+  CHECK(napi_create_array_with_length(env, 2, &result));
+  CHECK(napi_create_uint32(env, a, &v));
+  CHECK(napi_set_element(env, result, 0, v));
+  CHECK(napi_create_uint32(env, nd, &v));
+  CHECK(napi_set_element(env, result, 1, v));
+  return result;
+
+oom:
+  free(x.seen);
+  free(x.touched);
+  free(x.records);
+  free(x.frame_first);
+  napi_throw_error(env, NULL, "modelPass: out of memory");
+  return NULL;
+}

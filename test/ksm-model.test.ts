@@ -1,0 +1,97 @@
+// The native model pass (native/ksm_model.c) against the JavaScript model, its reference, on
+// indexes of every shape the model distinguishes: contents seen once and many times, frames
+// shared by fork, pages without physical information, the kernel's zero page, zero-filled
+// contents, more mappings than max_page_sharing, both scopes, and a kernel that says which
+// frames are pinned or already KSM pages. (The kernel itself judges the model in
+// estimate-vs-kernel.test.ts; this test keeps the two implementations the same.)
+import { describe, expect, it } from 'vitest';
+import { META_ANON, META_COMPATIBLE, META_EXCLUSIVE, META_MERGEABLE_NOW, META_NO_PHYS, META_ZERO_PFN, PageIndex, packMeta } from '../src/index/page-index.js';
+import { sortIndex } from '../src/index/radix-sort.js';
+import { runKsmModel, runKsmModelInJs, type ModelOptions } from '../src/analysis/ksm-model.js';
+import { nativeAddon } from '../src/native/native-addon.js';
+import type { PhysicalPages } from '../src/physical/physical-pages.js';
+import { MAPPING_KINDS } from '../src/source/mapping-kind.js';
+import { seededUint32 } from './support/rng.js';
+
+const ZERO = { hi: 0x1234, lo: 0x5678 };
+
+/** A made-up kernel: some frames mapped elsewhere too (pinned), some already KSM pages. */
+const fakeKernel: PhysicalPages = {
+  mapCount: (pfn) => 1 + (pfn % 5),
+  isZeroPage: () => false,
+  isKsmPage: (pfn) => pfn % 7 === 0,
+  close: () => {},
+};
+
+function randomIndex(seed: number, contents: number, processes: number): PageIndex {
+  const next = seededUint32(seed);
+  const index = new PageIndex(contents * 4);
+  let pfn = 1000;
+  const push = (hi: number, lo: number, meta: number, frame: number) => {
+    index.reserve(1);
+    const i = index.length++;
+    index.hashHi[i] = hi;
+    index.hashLo[i] = lo;
+    index.pfnLo[i] = frame % 0x1_0000_0000;
+    index.meta[i] = meta;
+  };
+  for (let c = 0; c < contents; c++) {
+    const roll = next() % 1000;
+    const zero = roll < 20;
+    // Mostly alone; some a few times; a few more than max_page_sharing allows.
+    const copies = roll < 600 ? 1 : roll < 980 ? 2 + (next() % 9) : 20 + (next() % 600);
+    const hi = zero ? ZERO.hi : next();
+    const lo = zero ? ZERO.lo : next();
+    let frame = pfn++;
+    for (let k = 0; k < copies; k++) {
+      const shape = next() % 100;
+      let flags = 0;
+      if (next() % 10 !== 0) flags |= META_ANON;
+      if (next() % 5 !== 0) flags |= META_COMPATIBLE;
+      if (next() % 3 === 0) flags |= META_MERGEABLE_NOW;
+      if (shape < 8) {
+        // Another mapping of the previous frame (fork): not exclusive.
+        push(hi, lo, packMeta(next() % processes, next() % MAPPING_KINDS.length, flags, frame), frame);
+      } else if (shape < 12) {
+        push(hi, lo, packMeta(next() % processes, next() % MAPPING_KINDS.length, flags | META_NO_PHYS, 0), 0);
+      } else if (shape < 14) {
+        push(hi, lo, packMeta(next() % processes, next() % MAPPING_KINDS.length, flags | META_ZERO_PFN, 7), 7);
+      } else {
+        frame = pfn++;
+        // A frame mapped once, or (rarely) one the kernel would call shared with nothing else seen.
+        const exclusive = next() % 20 !== 0 ? META_EXCLUSIVE : 0;
+        const domain = next() % 3;
+        const id = domain * 0x1_0000_0000 + frame;
+        push(hi, lo, packMeta(next() % processes, next() % MAPPING_KINDS.length, flags | exclusive, id), id);
+      }
+    }
+  }
+  sortIndex(index);
+  return index;
+}
+
+describe.skipIf(nativeAddon() === null)('the native KSM model pass', () => {
+  const cases: Array<[string, Partial<ModelOptions>]> = [
+    ['defaults', {}],
+    ['use_zero_pages', { useZeroPages: true }],
+    ['max_page_sharing 2', { maxPageSharing: 2 }],
+    ['max_page_sharing 17', { maxPageSharing: 17 }],
+    ['no physical information', { physical: null }],
+    ['use_zero_pages, no physical information', { useZeroPages: true, physical: null }],
+  ];
+  it.each(cases)('equals the JavaScript model: %s', (_name, over) => {
+    for (const seed of [1, 2, 3]) {
+      const processes = seed === 3 ? 1 : 12;
+      const index = randomIndex(seed, 10_000, processes);
+      const opts: ModelOptions = { processCount: processes, useZeroPages: false, maxPageSharing: 256, zeroHash: ZERO, physical: fakeKernel, ...over };
+      const reference = runKsmModelInJs(index, opts);
+      expect(reference.scopes[0]?.pagesSharing).toBeGreaterThan(0);
+      expect(runKsmModel(index, opts)).toEqual(reference);
+    }
+  });
+
+  it('equals the JavaScript model on an empty index', () => {
+    const opts: ModelOptions = { processCount: 0, useZeroPages: false, maxPageSharing: 256, zeroHash: ZERO, physical: null };
+    expect(runKsmModel(new PageIndex(16), opts)).toEqual(runKsmModelInJs(new PageIndex(16), opts));
+  });
+});
