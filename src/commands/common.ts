@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { selectProcesses, type Selection } from '../live/select.js';
 import { LiveSource } from '../live/live-source.js';
 import { exclusivePagesMayBePinned } from '../live/pinned-reads.js';
+import { readRegionsAhead } from '../live/regions-ahead.js';
+import type { SourceRegion } from '../source/memory-source.js';
 import { KernelPhysicalPages } from '../physical/physical-pages.js';
 import { DEFAULT_KSM_SETTINGS, readKsmSettings, type KsmSettings } from '../analysis/ksm-settings.js';
 import type { ProgressReporter, ScanResult, SourceOpener } from '../scan/scan.js';
@@ -47,6 +49,8 @@ export interface LiveOpeners {
   pageSize: number;
   /** The kernel's physical page information, when root. */
   physical: KernelPhysicalPages | null;
+  /** Reads every process's smaps now, two at a time, for the scan to use. */
+  readRegionsAhead(): Promise<void>;
   close(): void;
 }
 
@@ -64,15 +68,23 @@ export function liveOpeners(selection: Selection, threads: number, io: Io): Live
   }
   const native = nativeAddon();
   const pinExclusive = native !== null && exclusivePagesMayBePinned();
+  let ahead = new Map<number, SourceRegion[]>();
   return {
     openers: infos.map((info) => ({
       label: `pid ${info.pid} (${info.command})`,
       pid: info.pid,
-      open: () => new LiveSource(info, pageSize, pfnsVisible, physical, native, threads, pinExclusive),
+      open: () => {
+        const regions = ahead.get(info.pid) ?? null;
+        ahead.delete(info.pid);
+        return new LiveSource(info, pageSize, pfnsVisible, physical, native, threads, pinExclusive, regions);
+      },
     })),
     root,
     pageSize,
     physical,
+    readRegionsAhead: async () => {
+      ahead = await readRegionsAhead(infos.map((i) => i.pid), pageSize);
+    },
     close: () => physical?.close(),
   };
 }

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { closeSync, openSync, readSync } from 'node:fs';
 import type { Selection } from '../live/select.js';
 import { runScan, type SourceOpener } from '../scan/scan.js';
@@ -54,7 +55,10 @@ export async function reportCommand(opts: ReportCommandOptions, io: Io): Promise
       }
     }
     const chosen = effectiveSettings(settings, opts, io);
-    const scan = runScan(openers, { pageSize: pageSize ?? systemPageSize(), settings: chosen, progress: await progressFor(opts.progress, io) });
+    const progress = await progressFor(opts.progress, io);
+    const began = performance.now();
+    await live?.readRegionsAhead();
+    const scan = runScan(openers, { pageSize: pageSize ?? systemPageSize(), settings: chosen, progress, began });
     return await printReport(scan, root, opts, io);
   } finally {
     for (const s of snapshots) s.release();

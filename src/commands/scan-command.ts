@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Selection } from '../live/select.js';
 import { runScan } from '../scan/scan.js';
 import { UserError } from '../util/errors.js';
@@ -15,7 +16,10 @@ export async function scanCommand(opts: ScanCommandOptions, io: Io): Promise<num
   const live = liveOpeners(opts.selection, opts.threads, io);
   try {
     const settings = effectiveSettings(null, opts, io);
-    const scan = runScan(live.openers, { pageSize: live.pageSize, settings, progress: await progressFor(opts.progress, io) });
+    const progress = await progressFor(opts.progress, io);
+    const began = performance.now();
+    await live.readRegionsAhead();
+    const scan = runScan(live.openers, { pageSize: live.pageSize, settings, progress, began });
     return await printReport(scan, live.root, opts, io);
   } finally {
     live.close();

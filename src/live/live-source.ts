@@ -67,7 +67,10 @@ export class LiveSource implements MemorySource {
     private readonly threads = 1,
     /** Read pages mapped once with process_vm_readv: see exclusivePagesMayBePinned(). */
     private readonly pinExclusive = false,
+    /** The regions, when smaps was already read (readRegionsAhead). */
+    regions: SourceRegion[] | null = null,
   ) {
+    this.cachedRegions = regions;
     this.label = `pid ${info.pid} (${info.command})`;
     this.hasPhysicalInfo = pfnsVisible;
     this.pagemapFd = openProc(info.pid, 'pagemap');

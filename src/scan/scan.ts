@@ -31,6 +31,8 @@ export interface ScanOptions {
   settings: KsmSettings;
   progress?: ProgressReporter;
   hasher?: PageHasher;
+  /** When the scan began (performance.now()), if work for it was done before collect(). */
+  began?: number;
 }
 
 /** One region as scanned: what it is, and what the scan found in it. */
@@ -93,7 +95,7 @@ export function runScan(openers: readonly SourceOpener[], opts: ScanOptions): Sc
 
 /** Reads and hashes every present page of every source into the index. */
 export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Collected {
-  const began = performance.now();
+  const began = opts.began ?? performance.now();
   const { pageSize } = opts;
   if (openers.length > MAX_PROCESSES) throw new UserError(`too many processes selected (${openers.length}; at most ${MAX_PROCESSES})`);
   const hasher = opts.hasher ?? createPageHasher();
