@@ -31,31 +31,14 @@
 #include "xxhash.h"
 #endif
 
+
 #define MAX_THREADS 8
 #define READ_CHUNK (256u << 10) /* bytes read and hashed at a time per thread: small, as it stays resident */
-
-/* One call's work: runs of contiguous present pages, and where their hashes go. */
-typedef struct {
-  int mem_fd; /* /proc/PID/mem, opened read-only */
-  pid_t pid; /* for process_vm_readv of the runs marked pinnable; 0: never */
-  const double *run_start; /* virtual address of each run */
-  const uint32_t *run_pages;
-  const uint8_t *run_pinnable; /* 1: every page of the run may be pinned without side effects */
-  uint32_t nruns;
-  uint32_t page_size;
-  uint32_t *hi;
-  uint32_t *lo;
-  /* per-slice results */
-  int err[MAX_THREADS];
-  uint32_t err_run[MAX_THREADS];
-} job_t;
-
-typedef struct {
-  job_t *job;
-  uint64_t first_page; /* global page index range [first_page, end_page) of this slice */
-  uint64_t end_page;
-  int slot;
-} slice_t;
+#define TILE_PAGES 16384u      /* virtual pages per tile: one pagemap read */
+#define MIN_SPLIT_PAGES 4096u  /* below this many virtual pages a call stays on one thread */
+#define META_ANON (1u << 20)
+#define META_EXCLUSIVE (1u << 21)
+#define META_NO_PHYS (1u << 25) /* bits 26-31 hold the physical domain */
 
 static void hash_buffer(const unsigned char *buf, uint32_t count, uint32_t page_size, uint32_t *hi, uint32_t *lo) {
   for (uint32_t i = 0; i < count; i++) {
@@ -65,83 +48,168 @@ static void hash_buffer(const unsigned char *buf, uint32_t count, uint32_t page_
   }
 }
 
-/* Reads and hashes pages [first_page, end_page) of the job, counted across runs in order. */
-static void run_slice(slice_t *s, unsigned char *buf) {
-  job_t *j = s->job;
-  const uint32_t ps = j->page_size;
+/*
+ * A tile: a range of a region's virtual pages that one thread does from start to end: reads
+ * its pagemap entries, makes an index record of each present page, and reads and hashes the
+ * present pages, into the thread's own stage. The caller then copies the stages into the
+ * index in address order.
+ */
+typedef struct {
+  /* what to do */
+  int pm_fd, mem_fd;
+  pid_t pin_pid; /* > 0: runs of pages mapped once are read with process_vm_readv */
+  uint32_t ps, meta_anon, meta_file, no_phys, domain;
+  uint64_t first_vpage; /* absolute virtual page number of the tile's first page */
+  uint32_t pages;       /* virtual pages in the tile */
+  /* what came of it */
+  uint32_t got;     /* pagemap entries read: < pages when pagemap ended early */
+  uint32_t count;   /* present pages = records in the stage */
+  int err;
+  /* the stage, TILE_PAGES each */
+  uint64_t *pm;
+  uint32_t *hi, *lo, *pfn, *meta, *offset; /* offset: the record's page within the tile */
+  uint32_t *run_first, *run_pages;  /* runs of contiguous present pages, as record numbers */
+  uint8_t *run_pinnable;
+  unsigned char *buf; /* READ_CHUNK, page-aligned */
+} tile_t;
+
+static int tile_alloc(tile_t *t) {
+  memset(t, 0, sizeof *t);
+  t->pm = malloc(TILE_PAGES * sizeof *t->pm);
+  t->hi = malloc(TILE_PAGES * sizeof *t->hi);
+  t->lo = malloc(TILE_PAGES * sizeof *t->lo);
+  t->pfn = malloc(TILE_PAGES * sizeof *t->pfn);
+  t->meta = malloc(TILE_PAGES * sizeof *t->meta);
+  t->offset = malloc(TILE_PAGES * sizeof *t->offset);
+  t->run_first = malloc(TILE_PAGES * sizeof *t->run_first);
+  t->run_pages = malloc(TILE_PAGES * sizeof *t->run_pages);
+  t->run_pinnable = malloc(TILE_PAGES);
+  if (posix_memalign((void **)&t->buf, 4096, READ_CHUNK) != 0) t->buf = NULL;
+  return t->pm && t->hi && t->lo && t->pfn && t->meta && t->offset && t->run_first && t->run_pages && t->run_pinnable && t->buf ? 0 : -1;
+}
+
+static void tile_free(tile_t *t) {
+  free(t->pm), free(t->hi), free(t->lo), free(t->pfn), free(t->meta), free(t->offset);
+  free(t->run_first), free(t->run_pages), free(t->run_pinnable), free(t->buf);
+  memset(t, 0, sizeof *t);
+}
+
+/* Reads `want` bytes at remote address `addr` into dst: process_vm_readv when allowed, else pread. */
+static int read_remote(const tile_t *t, int pinnable, unsigned char *dst, size_t want, uint64_t addr) {
+  size_t got = 0;
+  if (pinnable && t->pin_pid > 0) {
+    struct iovec local = {dst, want}, remote = {(void *)(uintptr_t)addr, want};
+    ssize_t rc = process_vm_readv(t->pin_pid, &local, 1, &remote, 1, 0);
+    if (rc > 0) got = (size_t)rc - (size_t)rc % t->ps; /* what was not read whole: by pread below */
+  }
+  while (got < want) {
+    ssize_t rc = pread(t->mem_fd, dst + got, want - got, (off_t)(addr + got));
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc <= 0) return rc < 0 ? errno : EFAULT;
+    got += (size_t)rc;
+  }
+  return 0;
+}
+
+static void run_tile(tile_t *t) {
+  const uint32_t ps = t->ps;
+  t->got = t->count = 0;
+  t->err = 0;
+  /* 1. pagemap: one entry per virtual page. A short read is the end of what pagemap has. */
+  size_t want = (size_t)t->pages * 8, have = 0;
+  while (have < want) {
+    ssize_t rc = pread(t->pm_fd, (char *)t->pm + have, want - have, (off_t)(t->first_vpage * 8 + have));
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc < 0) {
+      t->err = errno;
+      return;
+    }
+    if (rc == 0) break;
+    have += (size_t)rc;
+  }
+  t->got = (uint32_t)(have / 8);
+  if (t->got == 0 && t->pages > 0) {
+    t->err = ESRCH; /* nothing at all: the process is gone */
+    return;
+  }
+  /* 2. records and runs. */
+  uint32_t n = 0, runs = 0;
+  for (uint32_t i = 0; i < t->got; i++) {
+    uint64_t e = t->pm[i];
+    if (!(e >> 63)) continue;
+    uint64_t pfn = e & ((1ull << 55) - 1);
+    uint32_t m = ((e >> 61) & 1) ? t->meta_file : (t->meta_anon | META_ANON);
+    uint8_t pinnable = (uint8_t)((e >> 56) & 1);
+    if (pinnable) m |= META_EXCLUSIVE;
+    if (t->no_phys || pfn >= (1ull << 32)) {
+      m |= META_NO_PHYS;
+      t->pfn[n] = 0;
+    } else {
+      m |= t->domain << 26;
+      t->pfn[n] = (uint32_t)pfn;
+    }
+    t->meta[n] = m;
+    t->offset[n] = i;
+    if (runs > 0 && t->offset[n - 1] + 1 == i && t->run_pinnable[runs - 1] == pinnable) {
+      t->run_pages[runs - 1]++;
+    } else {
+      t->run_first[runs] = n;
+      t->run_pages[runs] = 1;
+      t->run_pinnable[runs] = pinnable;
+      runs++;
+    }
+    n++;
+  }
+  t->count = n;
+  /* 3. contents: the runs, READ_CHUNK at a time, each chunk hashed while it is in cache. */
   const uint32_t chunk_pages = READ_CHUNK / ps;
-  uint64_t page = 0;
-  uint32_t r = 0;
-  /* Find the run holding first_page. */
-  while (r < j->nruns && page + j->run_pages[r] <= s->first_page) page += j->run_pages[r++];
-  uint64_t at = s->first_page; /* next global page to read */
-  while (at < s->end_page && r < j->nruns) {
-    /* Fill the buffer with up to chunk_pages pages from consecutive runs, one pread a piece. */
-    uint32_t n = 0;
-    uint64_t out_at = at;
-    uint64_t p = page;
-    uint32_t rr = r;
-    uint64_t cursor = at;
-    while (n < chunk_pages && cursor < s->end_page && rr < j->nruns) {
-      uint64_t off = cursor - p; /* page offset within run rr */
-      uint64_t take = j->run_pages[rr] - off;
-      if (take > chunk_pages - n) take = chunk_pages - n;
-      if (take > s->end_page - cursor) take = s->end_page - cursor;
-      uint64_t addr = (uint64_t)j->run_start[rr] + off * ps;
-      size_t want = (size_t)take * ps, got = 0;
-      if (j->pid > 0 && j->run_pinnable[rr]) {
-        struct iovec local = {buf + (size_t)n * ps, want}, remote = {(void *)(uintptr_t)addr, want};
-        ssize_t rc = process_vm_readv(j->pid, &local, 1, &remote, 1, 0);
-        if (rc > 0) got = (size_t)rc - (size_t)rc % ps; /* what was not read whole: by pread below */
+  uint32_t r = 0, into_run = 0; /* next page to read: run r, page into_run of it */
+  while (r < runs) {
+    uint32_t filled = 0, first_record = t->run_first[r] + into_run;
+    while (filled < chunk_pages && r < runs) {
+      uint32_t take = t->run_pages[r] - into_run;
+      if (take > chunk_pages - filled) take = chunk_pages - filled;
+      uint64_t addr = (t->first_vpage + t->offset[t->run_first[r]] + into_run) * (uint64_t)ps;
+      int err = read_remote(t, t->run_pinnable[r], t->buf + (size_t)filled * ps, (size_t)take * ps, addr);
+      if (err != 0) {
+        t->err = err;
+        return;
       }
-      while (got < want) {
-        ssize_t rc = pread(j->mem_fd, buf + (size_t)n * ps + got, want - got, (off_t)(addr + got));
-        if (rc < 0 && errno == EINTR) continue;
-        if (rc <= 0) {
-          j->err[s->slot] = rc < 0 ? errno : EFAULT;
-          j->err_run[s->slot] = rr;
-          return;
-        }
-        got += (size_t)rc;
-      }
-      n += (uint32_t)take;
-      cursor += take;
-      if (off + take == j->run_pages[rr]) {
-        p += j->run_pages[rr];
-        rr++;
+      filled += take;
+      into_run += take;
+      if (into_run == t->run_pages[r]) {
+        r++;
+        into_run = 0;
       }
     }
-    hash_buffer(buf, n, ps, j->hi + out_at, j->lo + out_at);
-    at = cursor;
-    page = p;
-    r = rr;
+    hash_buffer(t->buf, filled, ps, t->hi + first_record, t->lo + first_record);
   }
 }
 
-/* A tiny pool: the caller's thread does slice 0, workers the others. */
+/* A tiny pool: the caller's thread does tile 0, workers the others. */
 typedef struct {
   pthread_t thread;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  slice_t *work; /* non-null: a slice to run */
+  tile_t *work; /* non-null: a tile to run */
   int done;
-  unsigned char *buf;
 } worker_t;
 
 static worker_t workers[MAX_THREADS];
+static tile_t tiles[MAX_THREADS];
+static int ntiles_ready = 0; /* tiles[0 .. ntiles_ready) have their buffers */
 static int nworkers = 0;
 static pthread_mutex_t done_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;
-static unsigned char *main_buf = NULL;
 
 static void *worker_main(void *arg) {
   worker_t *w = (worker_t *)arg;
   for (;;) {
     pthread_mutex_lock(&w->mu);
     while (w->work == NULL) pthread_cond_wait(&w->cv, &w->mu);
-    slice_t *s = w->work;
+    tile_t *t = w->work;
     pthread_mutex_unlock(&w->mu);
-    run_slice(s, w->buf);
+    run_tile(t);
     pthread_mutex_lock(&done_mu);
     pthread_mutex_lock(&w->mu);
     w->work = NULL;
@@ -156,14 +224,18 @@ static void *worker_main(void *arg) {
 /* Set once a worker could not be started (a low process limit, say): the pool stays as it is. */
 static int pool_full = 0;
 
+/* Up to `threads` tiles with buffers and threads - 1 workers; returns how many can run at once. */
 static int ensure_pool(int threads) {
-  if (main_buf == NULL && posix_memalign((void **)&main_buf, 4096, READ_CHUNK) != 0) return -1;
-  while (!pool_full && nworkers < threads - 1 && nworkers < MAX_THREADS - 1) {
-    worker_t *w = &workers[nworkers];
-    if (posix_memalign((void **)&w->buf, 4096, READ_CHUNK) != 0) {
-      pool_full = 1;
+  if (threads > MAX_THREADS) threads = MAX_THREADS;
+  while (ntiles_ready < threads) {
+    if (tile_alloc(&tiles[ntiles_ready]) != 0) {
+      tile_free(&tiles[ntiles_ready]);
       break;
     }
+    ntiles_ready++;
+  }
+  while (!pool_full && nworkers < ntiles_ready - 1) {
+    worker_t *w = &workers[nworkers];
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     w->work = NULL;
@@ -172,45 +244,31 @@ static int ensure_pool(int threads) {
       /* Carry on with the threads there are: fewer threads are slower, never wrong. */
       pthread_mutex_destroy(&w->mu);
       pthread_cond_destroy(&w->cv);
-      free(w->buf);
-      w->buf = NULL;
       pool_full = 1;
       break;
     }
     pthread_detach(w->thread);
     nworkers++;
   }
-  return 0;
+  int n = nworkers + 1;
+  if (n > ntiles_ready) n = ntiles_ready;
+  if (n > threads) n = threads;
+  return n;
 }
 
-/* Below this many pages a call stays on one thread: waking a worker costs more than it saves. */
-#define PARALLEL_MIN_PAGES 256
-
-static int run_job(job_t *j, uint64_t total, int threads) {
-  for (int i = 0; i < MAX_THREADS; i++) j->err[i] = 0;
-  if (threads < 1) threads = 1;
-  if (threads > MAX_THREADS) threads = MAX_THREADS;
-  if (total < PARALLEL_MIN_PAGES) threads = 1;
-  if (ensure_pool(threads) != 0) return ENOMEM;
-  if (threads > nworkers + 1) threads = nworkers + 1;
-  slice_t slices[MAX_THREADS];
-  for (int t = 0; t < threads; t++) {
-    slices[t].job = j;
-    slices[t].first_page = total * (uint64_t)t / (uint64_t)threads;
-    slices[t].end_page = total * (uint64_t)(t + 1) / (uint64_t)threads;
-    slices[t].slot = t;
-  }
-  for (int t = 1; t < threads; t++) {
+/* Runs tiles[0 .. n) at once, tile 0 on this thread. */
+static void run_tiles(int n) {
+  for (int t = 1; t < n; t++) {
     worker_t *w = &workers[t - 1];
     pthread_mutex_lock(&w->mu);
     w->done = 0;
-    w->work = &slices[t];
+    w->work = &tiles[t];
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
   }
-  run_slice(&slices[0], main_buf);
+  run_tile(&tiles[0]);
   pthread_mutex_lock(&done_mu);
-  for (int t = 1; t < threads; t++) {
+  for (int t = 1; t < n; t++) {
     worker_t *w = &workers[t - 1];
     for (;;) {
       pthread_mutex_lock(&w->mu);
@@ -221,7 +279,6 @@ static int run_job(job_t *j, uint64_t total, int threads) {
     }
   }
   pthread_mutex_unlock(&done_mu);
-  return 0;
 }
 
 /* ---- N-API glue ---- */
@@ -276,31 +333,21 @@ static napi_value hash_pages(napi_env env, napi_callback_info info) {
 
 
 /*
- * scanRange: the whole per-page path of a live region in one call. Walks /proc/PID/pagemap
- * from page `first` of the region, and for each present page writes an index record (PFN and
- * meta word) straight into the index arrays, then reads and hashes the present runs from
- * /proc/PID/mem on the thread pool. Stops when the region ends or `capacity` records are
- * written, and says where it stopped, so the caller can grow the index and go on.
+ * scanRange: the whole per-page path of a live region in one call. From page `first` of the
+ * region, in tiles of up to TILE_PAGES virtual pages, one per thread: walks /proc/PID/pagemap,
+ * makes an index record (PFN and meta word) of each present page, reads and hashes the present
+ * pages; then writes the records in address order straight into the index arrays. Stops when
+ * the region ends or `capacity` records are written, and says where it stopped, so the caller
+ * can grow the index and go on.
  *
- * scanRange(pagemapFd, memFd, regionStart, regionPages, first, pageSize,
- *           metaAnon, metaFile, noPhys, domain, hashHi, hashLo, pfnLo, meta, out, capacity, threads)
+ * scanRange(pagemapFd, memFd, regionStart, regionPages, first, pageSize, metaAnon, metaFile,
+ *           noPhys, domain, hashHi, hashLo, pfnLo, meta, out, capacity, threads, pinPid)
  *   -> [nextPage, written, swapped, errno]
  * metaAnon/metaFile: the meta word of an anonymous / page-cache page of this region (process,
  * kind and region flags) without the per-page bits, which are added here as in
  * src/index/page-index.ts: bit 20 anonymous, 21 exclusive, 25 no physical information,
- * 26-31 the physical domain.
+ * 26-31 the physical domain. pinPid > 0: pages mapped once are read with process_vm_readv.
  */
-#define PM_CHUNK 16384
-#define SCAN_BATCH 8192
-#define META_ANON (1u << 20)
-#define META_EXCLUSIVE (1u << 21)
-#define META_NO_PHYS (1u << 25) /* bits 26-31 hold the physical domain */
-
-static uint64_t pm_buf[PM_CHUNK];
-static double run_start_buf[SCAN_BATCH];
-static uint32_t run_pages_buf[SCAN_BATCH];
-static uint8_t run_pinnable_buf[SCAN_BATCH];
-
 static napi_value scan_range(napi_env env, napi_callback_info info) {
   size_t argc = 18;
   napi_value argv[18];
@@ -309,7 +356,7 @@ static napi_value scan_range(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "scanRange: 18 arguments");
     return NULL;
   }
-  int32_t pm_fd, mem_fd;
+  int32_t pm_fd, mem_fd, pin_pid;
   double region_start, region_pages_d, first_d;
   uint32_t ps, meta_anon, meta_file, no_phys, domain, out, capacity, threads;
   CHECK(napi_get_value_int32(env, argv[0], &pm_fd));
@@ -331,7 +378,6 @@ static napi_value scan_range(napi_env env, napi_callback_info info) {
   CHECK(napi_get_value_uint32(env, argv[14], &out));
   CHECK(napi_get_value_uint32(env, argv[15], &capacity));
   CHECK(napi_get_value_uint32(env, argv[16], &threads));
-  int32_t pin_pid;
   CHECK(napi_get_value_int32(env, argv[17], &pin_pid));
   uint64_t region_pages = (uint64_t)region_pages_d, page = (uint64_t)first_d;
   if (!ok1 || !ok2 || !ok3 || !ok4 || ps == 0 || ps > READ_CHUNK || domain > 63 || (uint64_t)out + capacity > l1 || (uint64_t)out + capacity > l2 ||
@@ -340,77 +386,59 @@ static napi_value scan_range(napi_env env, napi_callback_info info) {
     return NULL;
   }
   uint64_t base_page = (uint64_t)region_start / ps;
-  uint32_t written = 0, swapped = 0, runs = 0, batch_first = 0, batch_pages = 0;
-  int err = 0;
-  job_t job;
-  job.mem_fd = mem_fd;
-  job.run_start = run_start_buf;
-  job.run_pages = run_pages_buf;
-  job.run_pinnable = run_pinnable_buf;
-  job.pid = pin_pid > 0 ? (pid_t)pin_pid : 0;
-  job.page_size = ps;
+  uint32_t written = 0, swapped = 0;
+  int err = 0, ended = 0;
+  int can = ensure_pool(threads < 1 ? 1 : (int)threads);
+  if (can < 1) err = ENOMEM;
 
-  /* Reads and hashes the runs gathered so far into records [batch_first, batch_first + batch_pages). */
-#define FLUSH_RUNS()                                                           \
-  do {                                                                         \
-    if (runs > 0 && err == 0) {                                                \
-      job.nruns = runs;                                                        \
-      job.hi = hi + out + batch_first;                                         \
-      job.lo = lo + out + batch_first;                                         \
-      err = run_job(&job, batch_pages, (int)threads);                          \
-      for (int t = 0; t < MAX_THREADS && err == 0; t++) err = job.err[t];      \
-    }                                                                          \
-    runs = 0;                                                                  \
-    batch_first = written;                                                     \
-    batch_pages = 0;                                                           \
-  } while (0)
-
-  while (page < region_pages && written < capacity && err == 0) {
-    uint64_t want = region_pages - page;
-    if (want > PM_CHUNK) want = PM_CHUNK;
-    ssize_t got_bytes = pread(pm_fd, pm_buf, want * 8, (off_t)((base_page + page) * 8));
-    if (got_bytes < 0 && errno == EINTR) continue;
-    if (got_bytes <= 0) {
-      err = got_bytes < 0 ? errno : ESRCH; /* a short pagemap: the process is gone */
-      break;
+  while (!err && !ended && page < region_pages && written < capacity) {
+    uint64_t remaining = region_pages - page;
+    int n = remaining < MIN_SPLIT_PAGES ? 1 : can;
+    uint64_t per = (remaining + (uint64_t)n - 1) / (uint64_t)n;
+    if (per > TILE_PAGES) per = TILE_PAGES;
+    uint64_t at = page;
+    int used = 0;
+    for (int t = 0; t < n && at < region_pages; t++, used++) {
+      tile_t *tl = &tiles[t];
+      tl->pm_fd = pm_fd;
+      tl->mem_fd = mem_fd;
+      tl->pin_pid = pin_pid > 0 ? (pid_t)pin_pid : 0;
+      tl->ps = ps;
+      tl->meta_anon = meta_anon;
+      tl->meta_file = meta_file;
+      tl->no_phys = no_phys;
+      tl->domain = domain;
+      tl->first_vpage = base_page + at;
+      tl->pages = (uint32_t)(region_pages - at < per ? region_pages - at : per);
+      at += tl->pages;
     }
-    uint64_t got = (uint64_t)got_bytes / 8, i = 0;
-    for (; i < got && written < capacity; i++) {
-      uint64_t e = pm_buf[i];
-      if (!(e >> 63)) {
-        if ((e >> 62) & 1) swapped++;
-        continue;
+    run_tiles(used);
+    /* Commit in address order, as far as there is room; a failed tile ends the call. */
+    for (int t = 0; t < used; t++) {
+      tile_t *tl = &tiles[t];
+      if (tl->err) {
+        err = tl->err;
+        break;
       }
-      uint64_t pfn = e & ((1ull << 55) - 1);
-      uint32_t m = ((e >> 61) & 1) ? meta_file : (meta_anon | META_ANON);
-      uint8_t pinnable = (uint8_t)((e >> 56) & 1);
-      if (pinnable) m |= META_EXCLUSIVE;
-      if (no_phys || pfn >= (1ull << 32)) {
-        m |= META_NO_PHYS;
-        pfn_lo[out + written] = 0;
-      } else {
-        m |= domain << 26;
-        pfn_lo[out + written] = (uint32_t)pfn;
+      uint32_t fit = tl->count;
+      if (fit > capacity - written) fit = capacity - written;
+      memcpy(hi + out + written, tl->hi, fit * sizeof *hi);
+      memcpy(lo + out + written, tl->lo, fit * sizeof *lo);
+      memcpy(pfn_lo + out + written, tl->pfn, fit * sizeof *pfn_lo);
+      memcpy(meta + out + written, tl->meta, fit * sizeof *meta);
+      written += fit;
+      /* Pages up to the first record that did not fit are done. */
+      uint32_t done_pages = fit < tl->count ? tl->offset[fit] : tl->got;
+      for (uint32_t i = 0; i < done_pages; i++)
+        if (!(tl->pm[i] >> 63) && ((tl->pm[i] >> 62) & 1)) swapped++;
+      page = tl->first_vpage - base_page + done_pages;
+      if (fit < tl->count) break;
+      if (tl->got < tl->pages) {
+        ended = 1; /* pagemap ended early: nothing more to read in this region */
+        break;
       }
-      meta[out + written] = m;
-      double addr = (double)((base_page + page + i) * ps);
-      if (runs > 0 && run_start_buf[runs - 1] + (double)run_pages_buf[runs - 1] * ps == addr && run_pinnable_buf[runs - 1] == pinnable) {
-        run_pages_buf[runs - 1]++;
-      } else {
-        run_start_buf[runs] = addr;
-        run_pages_buf[runs] = 1;
-        run_pinnable_buf[runs] = pinnable;
-        runs++;
-      }
-      written++;
-      batch_pages++;
-      if (batch_pages == SCAN_BATCH) FLUSH_RUNS();
     }
-    page += i;
-    if (got < want && i == got) break; /* end of what pagemap has */
   }
-  FLUSH_RUNS();
-#undef FLUSH_RUNS
 
   napi_value result, v;
   CHECK(napi_create_array_with_length(env, 4, &result));
@@ -424,7 +452,6 @@ static napi_value scan_range(napi_env env, napi_callback_info info) {
   CHECK(napi_set_element(env, result, 3, v));
   return result;
 }
-
 
 /*
  * sortIndex(hashHi, hashLo, pfnLo, meta, n): the index sorted in place by (hash, frame), the

@@ -1,0 +1,55 @@
+// The live reader's two paths on one real process: the native reader (tiles of pagemap, reads
+// and hashes on two threads, process_vm_readv for pages mapped once) and the JavaScript reader
+// (pread of /proc/PID/mem, hashed in batches) must put the same records in the index, also
+// when smaps understated what is resident and the index has to grow in the middle of a region.
+import { afterAll, describe, expect, it } from 'vitest';
+import { collect, type SourceOpener } from '../src/scan/scan.js';
+import { LiveSource } from '../src/live/live-source.js';
+import { readProcessInfo } from '../src/live/process-info.js';
+import { KernelPhysicalPages } from '../src/physical/physical-pages.js';
+import { DEFAULT_KSM_SETTINGS } from '../src/analysis/ksm-settings.js';
+import { sortIndex } from '../src/index/radix-sort.js';
+import { nativeAddon, type NativeAddon } from '../src/native/native-addon.js';
+import type { PageIndex } from '../src/index/page-index.js';
+import { systemPageSize } from '../src/util/system.js';
+import { startPagefill, stopAllFixtures } from './support/fixtures.js';
+
+afterAll(stopAllFixtures);
+
+describe.skipIf(nativeAddon() === null)('the live reader', () => {
+  it('gives the same index natively (one or two threads, index grown mid-region) as in JavaScript', async () => {
+    // 20000 unique pages span several tiles; a cycle of 7 contents; the zero page; holes.
+    const fixture = await startPagefill(['anon:20000:uniq', 'untouched:300', 'anon:3000:cycle=5,7', 'readonly:100', 'untouched:500', 'anon:4100:seq=9']);
+    const info = readProcessInfo(fixture.pid);
+    if (info === null) throw new Error('fixture gone');
+    const pageSize = systemPageSize();
+    const physical = KernelPhysicalPages.tryOpen();
+    const regions = new LiveSource(info, pageSize, true, physical).regions();
+
+    const indexOf = (native: NativeAddon | null, threads: number, understate: boolean): string[] => {
+      // Understated: smaps says one page where there are thousands, as if the region grew.
+      const given = understate ? regions.map((r) => ({ ...r, residentPages: r.residentPages === 0 ? 0 : 1 })) : regions;
+      const opener: SourceOpener = { label: 'fixture', pid: fixture.pid, open: () => new LiveSource(info, pageSize, true, physical, native, threads, true, given) };
+      const collected = collect([opener], { pageSize, settings: DEFAULT_KSM_SETTINGS });
+      expect(collected.warnings).toEqual([]);
+      sortIndex(collected.index);
+      return records(collected.index);
+    };
+
+    try {
+      const reference = indexOf(null, 1, false);
+      expect(reference.length).toBeGreaterThan(27_000);
+      expect(indexOf(nativeAddon(), 2, false)).toEqual(reference);
+      expect(indexOf(nativeAddon(), 2, true)).toEqual(reference);
+      expect(indexOf(nativeAddon(), 1, true)).toEqual(reference);
+    } finally {
+      physical?.close();
+    }
+  });
+});
+
+function records(index: PageIndex): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < index.length; i++) out.push(`${index.hashHi[i]}:${index.hashLo[i]}:${index.pfnLo[i]}:${index.meta[i]}`);
+  return out;
+}
