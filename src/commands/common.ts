@@ -49,7 +49,7 @@ export interface LiveOpeners {
   pageSize: number;
   /** The kernel's physical page information, when root. */
   physical: KernelPhysicalPages | null;
-  /** Reads every process's smaps now, two at a time, for the scan to use. */
+  /** Reads every process's smaps now, several at a time, for the scan to use. */
   readRegionsAhead(): Promise<void>;
   close(): void;
 }
