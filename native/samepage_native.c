@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,8 @@
 
 #define MAX_THREADS 8
 #define READ_CHUNK (256u << 10) /* bytes read and hashed at a time per thread: small, as it stays resident */
-#define TILE_PAGES 16384u      /* virtual pages per tile: one pagemap read */
+#define TILE_PAGES 2048u       /* virtual pages per tile: one pagemap read, one thread */
+#define ROUND_TILES 32u        /* tiles in flight at once, taken by whichever thread is free */
 #define MIN_SPLIT_PAGES 4096u  /* below this many virtual pages a call stays on one thread */
 #define META_ANON (1u << 20)
 #define META_EXCLUSIVE (1u << 21)
@@ -70,7 +72,6 @@ typedef struct {
   uint32_t *hi, *lo, *pfn, *meta, *offset; /* offset: the record's page within the tile */
   uint32_t *run_first, *run_pages;  /* runs of contiguous present pages, as record numbers */
   uint8_t *run_pinnable;
-  unsigned char *buf; /* READ_CHUNK, page-aligned */
 } tile_t;
 
 static int tile_alloc(tile_t *t) {
@@ -84,13 +85,12 @@ static int tile_alloc(tile_t *t) {
   t->run_first = malloc(TILE_PAGES * sizeof *t->run_first);
   t->run_pages = malloc(TILE_PAGES * sizeof *t->run_pages);
   t->run_pinnable = malloc(TILE_PAGES);
-  if (posix_memalign((void **)&t->buf, 4096, READ_CHUNK) != 0) t->buf = NULL;
-  return t->pm && t->hi && t->lo && t->pfn && t->meta && t->offset && t->run_first && t->run_pages && t->run_pinnable && t->buf ? 0 : -1;
+  return t->pm && t->hi && t->lo && t->pfn && t->meta && t->offset && t->run_first && t->run_pages && t->run_pinnable ? 0 : -1;
 }
 
 static void tile_free(tile_t *t) {
   free(t->pm), free(t->hi), free(t->lo), free(t->pfn), free(t->meta), free(t->offset);
-  free(t->run_first), free(t->run_pages), free(t->run_pinnable), free(t->buf);
+  free(t->run_first), free(t->run_pages), free(t->run_pinnable);
   memset(t, 0, sizeof *t);
 }
 
@@ -111,7 +111,8 @@ static int read_remote(const tile_t *t, int pinnable, unsigned char *dst, size_t
   return 0;
 }
 
-static void run_tile(tile_t *t) {
+/* Does one tile, reading through `buf` (READ_CHUNK, page-aligned: the thread's own). */
+static void run_tile(tile_t *t, unsigned char *buf) {
   const uint32_t ps = t->ps;
   t->got = t->count = 0;
   t->err = 0;
@@ -170,7 +171,7 @@ static void run_tile(tile_t *t) {
       uint32_t take = t->run_pages[r] - into_run;
       if (take > chunk_pages - filled) take = chunk_pages - filled;
       uint64_t addr = (t->first_vpage + t->offset[t->run_first[r]] + into_run) * (uint64_t)ps;
-      int err = read_remote(t, t->run_pinnable[r], t->buf + (size_t)filled * ps, (size_t)take * ps, addr);
+      int err = read_remote(t, t->run_pinnable[r], buf + (size_t)filled * ps, (size_t)take * ps, addr);
       if (err != 0) {
         t->err = err;
         return;
@@ -182,41 +183,58 @@ static void run_tile(tile_t *t) {
         into_run = 0;
       }
     }
-    hash_buffer(t->buf, filled, ps, t->hi + first_record, t->lo + first_record);
+    hash_buffer(buf, filled, ps, t->hi + first_record, t->lo + first_record);
   }
 }
 
-/* A tiny pool: the caller's thread does tile 0, workers the others. */
+/*
+ * A tiny pool. For each round the caller fills tiles[0 .. round_tiles) and every thread, the
+ * caller's included, takes the next tile not yet taken until none is left: a thread that
+ * finishes early takes more, so no thread waits long for another.
+ */
 typedef struct {
   pthread_t thread;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  tile_t *work; /* non-null: a tile to run */
-  int done;
+  unsigned char *buf;
 } worker_t;
 
 static worker_t workers[MAX_THREADS];
-static tile_t tiles[MAX_THREADS];
-static int ntiles_ready = 0; /* tiles[0 .. ntiles_ready) have their buffers */
 static int nworkers = 0;
-static pthread_mutex_t done_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned char *main_buf = NULL;
+static tile_t tiles[ROUND_TILES];
+static unsigned ntiles_ready = 0; /* tiles[0 .. ntiles_ready) have their stages */
+
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t start_cv = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;
+static unsigned long round_id = 0;  /* bumped to start a round */
+static int round_workers = 0;       /* workers asked to take part in this round */
+static int round_busy = 0;          /* of those, still taking tiles */
+static atomic_uint next_tile;
+static unsigned round_tiles = 0;
+
+static void take_tiles(unsigned char *buf) {
+  for (;;) {
+    unsigned i = atomic_fetch_add(&next_tile, 1);
+    if (i >= round_tiles) return;
+    run_tile(&tiles[i], buf);
+  }
+}
 
 static void *worker_main(void *arg) {
   worker_t *w = (worker_t *)arg;
+  int me = (int)(w - workers);
+  unsigned long seen = 0;
+  pthread_mutex_lock(&pool_mu);
   for (;;) {
-    pthread_mutex_lock(&w->mu);
-    while (w->work == NULL) pthread_cond_wait(&w->cv, &w->mu);
-    tile_t *t = w->work;
-    pthread_mutex_unlock(&w->mu);
-    run_tile(t);
-    pthread_mutex_lock(&done_mu);
-    pthread_mutex_lock(&w->mu);
-    w->work = NULL;
-    w->done = 1;
-    pthread_mutex_unlock(&w->mu);
-    pthread_cond_broadcast(&done_cv);
-    pthread_mutex_unlock(&done_mu);
+    while (round_id == seen || me >= round_workers) {
+      seen = round_id;
+      pthread_cond_wait(&start_cv, &pool_mu);
+    }
+    seen = round_id;
+    pthread_mutex_unlock(&pool_mu);
+    take_tiles(w->buf);
+    pthread_mutex_lock(&pool_mu);
+    if (--round_busy == 0) pthread_cond_signal(&done_cv);
   }
   return NULL;
 }
@@ -224,61 +242,59 @@ static void *worker_main(void *arg) {
 /* Set once a worker could not be started (a low process limit, say): the pool stays as it is. */
 static int pool_full = 0;
 
-/* Up to `threads` tiles with buffers and threads - 1 workers; returns how many can run at once. */
+/* Stages for a round and threads - 1 workers; returns how many threads can take part. */
 static int ensure_pool(int threads) {
   if (threads > MAX_THREADS) threads = MAX_THREADS;
-  while (ntiles_ready < threads) {
+  if (main_buf == NULL && posix_memalign((void **)&main_buf, 4096, READ_CHUNK) != 0) {
+    main_buf = NULL;
+    return 0;
+  }
+  while (ntiles_ready < ROUND_TILES) {
     if (tile_alloc(&tiles[ntiles_ready]) != 0) {
       tile_free(&tiles[ntiles_ready]);
       break;
     }
     ntiles_ready++;
   }
-  while (!pool_full && nworkers < ntiles_ready - 1) {
+  if (ntiles_ready == 0) return 0;
+  while (!pool_full && nworkers < threads - 1) {
     worker_t *w = &workers[nworkers];
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
-    w->work = NULL;
-    w->done = 0;
+    if (posix_memalign((void **)&w->buf, 4096, READ_CHUNK) != 0) {
+      w->buf = NULL;
+      pool_full = 1;
+      break;
+    }
     if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
       /* Carry on with the threads there are: fewer threads are slower, never wrong. */
-      pthread_mutex_destroy(&w->mu);
-      pthread_cond_destroy(&w->cv);
+      free(w->buf);
+      w->buf = NULL;
       pool_full = 1;
       break;
     }
     pthread_detach(w->thread);
     nworkers++;
   }
-  int n = nworkers + 1;
-  if (n > ntiles_ready) n = ntiles_ready;
-  if (n > threads) n = threads;
-  return n;
+  return nworkers + 1 < threads ? nworkers + 1 : threads;
 }
 
-/* Runs tiles[0 .. n) at once, tile 0 on this thread. */
-static void run_tiles(int n) {
-  for (int t = 1; t < n; t++) {
-    worker_t *w = &workers[t - 1];
-    pthread_mutex_lock(&w->mu);
-    w->done = 0;
-    w->work = &tiles[t];
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
+/* Runs tiles[0 .. n) on `threads` threads, this one included. */
+static void run_tiles(unsigned n, int threads) {
+  atomic_store(&next_tile, 0);
+  round_tiles = n;
+  if (threads <= 1 || n <= 1) {
+    take_tiles(main_buf);
+    return;
   }
-  run_tile(&tiles[0]);
-  pthread_mutex_lock(&done_mu);
-  for (int t = 1; t < n; t++) {
-    worker_t *w = &workers[t - 1];
-    for (;;) {
-      pthread_mutex_lock(&w->mu);
-      int d = w->done;
-      pthread_mutex_unlock(&w->mu);
-      if (d) break;
-      pthread_cond_wait(&done_cv, &done_mu);
-    }
-  }
-  pthread_mutex_unlock(&done_mu);
+  pthread_mutex_lock(&pool_mu);
+  round_workers = threads - 1;
+  round_busy = threads - 1;
+  round_id++;
+  pthread_cond_broadcast(&start_cv);
+  pthread_mutex_unlock(&pool_mu);
+  take_tiles(main_buf);
+  pthread_mutex_lock(&pool_mu);
+  while (round_busy > 0) pthread_cond_wait(&done_cv, &pool_mu);
+  pthread_mutex_unlock(&pool_mu);
 }
 
 /* ---- N-API glue ---- */
@@ -394,12 +410,10 @@ static napi_value scan_range(napi_env env, napi_callback_info info) {
   while (!err && !ended && page < region_pages && written < capacity) {
     uint64_t remaining = region_pages - page;
     int n = remaining < MIN_SPLIT_PAGES ? 1 : can;
-    uint64_t per = (remaining + (uint64_t)n - 1) / (uint64_t)n;
-    if (per > TILE_PAGES) per = TILE_PAGES;
     uint64_t at = page;
-    int used = 0;
-    for (int t = 0; t < n && at < region_pages; t++, used++) {
-      tile_t *tl = &tiles[t];
+    unsigned used = 0;
+    for (; used < ntiles_ready && at < region_pages; used++) {
+      tile_t *tl = &tiles[used];
       tl->pm_fd = pm_fd;
       tl->mem_fd = mem_fd;
       tl->pin_pid = pin_pid > 0 ? (pid_t)pin_pid : 0;
@@ -409,12 +423,12 @@ static napi_value scan_range(napi_env env, napi_callback_info info) {
       tl->no_phys = no_phys;
       tl->domain = domain;
       tl->first_vpage = base_page + at;
-      tl->pages = (uint32_t)(region_pages - at < per ? region_pages - at : per);
+      tl->pages = (uint32_t)(region_pages - at < TILE_PAGES ? region_pages - at : TILE_PAGES);
       at += tl->pages;
     }
-    run_tiles(used);
+    run_tiles(used, n);
     /* Commit in address order, as far as there is room; a failed tile ends the call. */
-    for (int t = 0; t < used; t++) {
+    for (unsigned t = 0; t < used; t++) {
       tile_t *tl = &tiles[t];
       if (tl->err) {
         err = tl->err;

@@ -15,7 +15,7 @@ function stable(r: Report): unknown {
     createdAt: null,
     host: { ...r.host, kernel: null, root: null },
     ksm: { ...r.ksm, runNow: null },
-    totals: { ...r.totals, elapsedMs: null, peakRssBytes: null, indexBytes: null },
+    totals: { ...r.totals, elapsedMs: null, stagesMs: null, peakRssBytes: null, indexBytes: null },
     tool: null,
     processes: r.processes.map((p) => ({ ...p, source: p.source.replace(/^.*samples\//, 'samples/') })),
   };

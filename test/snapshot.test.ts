@@ -19,6 +19,7 @@ function comparable(r: Report): unknown {
   const c = structuredClone(r) as Partial<Report> & { totals: Report['totals']; ksm: Report['ksm']; processes: Report['processes'] };
   delete c.createdAt;
   c.totals.elapsedMs = 0;
+  c.totals.stagesMs = { regions: 0, read: 0, sort: 0, model: 0 };
   c.totals.peakRssBytes = 0;
   c.totals.indexBytes = 0; // capacity: sized from smaps live, from the records in a snapshot
   c.ksm.runNow = null;

@@ -131,6 +131,12 @@ export function buildReport(scan: ScanResult, meta: { version: string; root: boo
       eligiblePages: main.rmapItems + main.ksmZeroPages,
       scannedBytes: scan.scannedBytes,
       elapsedMs: Math.round(scan.elapsedMs),
+      stagesMs: {
+        regions: Math.round(scan.stagesMs.regions),
+        read: Math.round(scan.stagesMs.read),
+        sort: Math.round(scan.stagesMs.sort),
+        model: Math.round(scan.stagesMs.model),
+      },
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
       indexBytes: scan.indexBytes,
     },

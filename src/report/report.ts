@@ -60,6 +60,8 @@ export interface Totals {
   eligiblePages: number;
   scannedBytes: number;
   elapsedMs: number;
+  /** Of elapsedMs: finding the regions (smaps), reading and hashing pages, sorting, the KSM model. */
+  stagesMs: { regions: number; read: number; sort: number; model: number };
   /** samepage's own peak resident memory, and what its page index took of it. */
   peakRssBytes: number;
   indexBytes: number;

@@ -71,6 +71,9 @@ export interface Collected {
   pageSize: number;
   scannedBytes: number;
   began: number;
+  /** When the regions of every source were known, and when the last page was read. */
+  regionsAt: number;
+  readAt: number;
 }
 
 export interface ScanResult {
@@ -83,6 +86,15 @@ export interface ScanResult {
   indexBytes: number;
   scannedBytes: number;
   elapsedMs: number;
+  stagesMs: StagesMs;
+}
+
+/** Where a scan's time went: finding the regions, reading and hashing, sorting, the model. */
+export interface StagesMs {
+  regions: number;
+  read: number;
+  sort: number;
+  model: number;
 }
 
 /**
@@ -123,6 +135,7 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
     }
   }
 
+  const regionsAt = performance.now();
   const index = new PageIndex(residentHint + 1024);
   const sink = new IndexingSink(index, hasher, pageSize, zeroHash);
   const domains = new PhysicalDomains();
@@ -191,12 +204,14 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
     scanned.push(entry);
   }
   opts.progress?.finish();
-  return { index, sources: scanned, skipped, warnings, domains, zeroHash, pageSize, scannedBytes, began };
+  return { index, sources: scanned, skipped, warnings, domains, zeroHash, pageSize, scannedBytes, began, regionsAt, readAt: performance.now() };
 }
 
 /** Sorts the index and runs the KSM model over it. */
 export function analyse(c: Collected, settings: KsmSettings): ScanResult {
+  const sortFrom = performance.now();
   sortIndex(c.index);
+  const modelFrom = performance.now();
   const model = runKsmModel(c.index, {
     processCount: c.sources.length,
     useZeroPages: settings.useZeroPages,
@@ -214,6 +229,7 @@ export function analyse(c: Collected, settings: KsmSettings): ScanResult {
     indexBytes: c.index.bytes,
     scannedBytes: c.scannedBytes,
     elapsedMs: performance.now() - c.began,
+    stagesMs: { regions: c.regionsAt - c.began, read: c.readAt - c.regionsAt, sort: modelFrom - sortFrom, model: performance.now() - modelFrom },
   };
 }
 
