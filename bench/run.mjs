@@ -364,6 +364,7 @@ async function runSamepage(dir, selection) {
     residentPages: t.residentPages,
     scannedBytes: t.scannedBytes,
     elapsedMs: t.elapsedMs,
+    stagesMs: t.stagesMs ?? null,
     wallMs: r.wallMs,
     peakRssBytes: gnuTimeKiB * 1024,
     reportedPeakRssBytes: t.peakRssBytes ?? null,
@@ -461,6 +462,11 @@ function summarise(rounds, methods) {
     spElapsedMs: sp((s) => s.elapsedMs),
     spWallMs: sp((s) => s.wallMs),
     spNsPerPage: sp((s) => (s.elapsedMs * 1e6) / s.residentPages),
+    // Median ns/page of each stage of samepage's own time (reports from before stagesMs have none).
+    spStagesNsPerPage:
+      rounds[0]?.samepage.stagesMs == null
+        ? null
+        : Object.fromEntries(['regions', 'read', 'sort', 'model'].map((k) => [k, sp((s) => (s.stagesMs[k] * 1e6) / s.residentPages)])),
     ratio: med((r) => r.samepage.gbps / r[method].gbps),
     preadRatio: methods.includes('pread') ? med((r) => r.samepage.gbps / r.pread.gbps) : NaN,
     wallRatio: med((r) => r.samepage.wallGbps / r[method].gbps),
@@ -628,6 +634,12 @@ function print(result, opts) {
     p('Node start-up and JSON output included. ratio: median over rounds of samepage / C, each pair measured back to back.');
     p(`C reference: single thread, the faster of the methods measured at each size (C GB/s, ratio); medians process_vm_readv / pread(/proc/PID/mem): ${sizes.map((s) => `${fmt(s.cVmreadvGbps)} / ${fmt(s.cPreadGbps)}`).join(', ')} GB/s.`);
     p('ratio vs C pread: samepage against the pread reference, the way samepage itself reads.');
+    if (sizes.every((s) => s.spStagesNsPerPage !== null)) {
+      p(
+        `samepage ns/page by stage (regions = smaps, read = pagemap + read + hash, sort, model): ` +
+          sizes.map((s) => `${s.sizeGiB} GiB ${['regions', 'read', 'sort', 'model'].map((k) => fmt(s.spStagesNsPerPage[k], 0)).join(' / ')}`).join('; '),
+      );
+    }
     if (sizes.some((s) => s.reportedPeakRssBytes != null)) {
       p(`peak RSS from samepage's own report (totals.peakRssBytes): ${sizes.map((s) => mib(s.reportedPeakRssBytes)).join(', ')}`);
     }

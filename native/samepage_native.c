@@ -13,7 +13,11 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <pthread.h>
+#include <sched.h>
+#include <time.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -35,8 +39,8 @@
 
 #define MAX_THREADS 8
 #define READ_CHUNK (256u << 10) /* bytes read and hashed at a time per thread: small, as it stays resident */
-#define TILE_PAGES 2048u       /* virtual pages per tile: one pagemap read, one thread */
-#define ROUND_TILES 32u        /* tiles in flight at once, taken by whichever thread is free */
+#define TILE_PAGES 512u        /* virtual pages per tile: one pagemap read, one thread */
+#define ROUND_TILES 128u       /* tiles in flight at once, taken by whichever thread is free */
 #define MIN_SPLIT_PAGES 4096u  /* below this many virtual pages a call stays on one thread */
 #define META_ANON (1u << 20)
 #define META_EXCLUSIVE (1u << 21)
@@ -188,9 +192,12 @@ static void run_tile(tile_t *t, unsigned char *buf) {
 }
 
 /*
- * A tiny pool. For each round the caller fills tiles[0 .. round_tiles) and every thread, the
- * caller's included, takes the next tile not yet taken until none is left: a thread that
- * finishes early takes more, so no thread waits long for another.
+ * A tiny pool. For each round the caller fills tiles[0 .. round_tiles) and the workers take the
+ * next tile not yet taken until none is left: a worker that finishes early takes more, so none
+ * waits long for another. The caller's thread only waits: a thread it wakes is often placed
+ * on the caller's own CPU, and would share it with the caller until the scheduler moves it
+ * (milliseconds on a virtual machine; the woken worker then did a tenth of the tiles).
+ * Rounds smaller than two tiles, or with one thread, run on the caller's thread alone.
  */
 typedef struct {
   pthread_t thread;
@@ -210,6 +217,7 @@ static unsigned long round_id = 0;  /* bumped to start a round */
 static int round_workers = 0;       /* workers asked to take part in this round */
 static int round_busy = 0;          /* of those, still taking tiles */
 static atomic_uint next_tile;
+static atomic_ulong round_seq; /* round_id, readable without the lock, for spinning workers */
 static unsigned round_tiles = 0;
 
 static void take_tiles(unsigned char *buf) {
@@ -220,29 +228,70 @@ static void take_tiles(unsigned char *buf) {
   }
 }
 
+static double monotonic_us(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
+}
+
+/*
+ * How long a worker keeps looking for the next round before it sleeps. Rounds of one scan
+ * follow each other within microseconds, and waking a sleeping thread can take a millisecond
+ * on a virtual machine (its CPU may have to be scheduled again): long enough for the caller
+ * to have done the whole round alone.
+ */
+#define SPIN_US 2000.0
+
+/* What the workers do in the current round: take tiles, or take files (readFiles). */
+static void (*round_fn)(unsigned char *buf) = take_tiles;
+
 static void *worker_main(void *arg) {
   worker_t *w = (worker_t *)arg;
   int me = (int)(w - workers);
   unsigned long seen = 0;
-  pthread_mutex_lock(&pool_mu);
   for (;;) {
-    while (round_id == seen || me >= round_workers) {
-      seen = round_id;
-      pthread_cond_wait(&start_cv, &pool_mu);
-    }
+    double until = monotonic_us() + SPIN_US;
+    while (atomic_load(&round_seq) == seen && monotonic_us() < until) sched_yield();
+    pthread_mutex_lock(&pool_mu);
+    while (round_id == seen) pthread_cond_wait(&start_cv, &pool_mu);
     seen = round_id;
+    int part = me < round_workers;
     pthread_mutex_unlock(&pool_mu);
-    take_tiles(w->buf);
+    if (!part) continue;
+    round_fn(w->buf);
     pthread_mutex_lock(&pool_mu);
     if (--round_busy == 0) pthread_cond_signal(&done_cv);
+    pthread_mutex_unlock(&pool_mu);
   }
   return NULL;
+}
+
+/*
+ * Worker i runs on the i-th CPU this process may use (modulo their number). Left to itself,
+ * the scheduler often puts a woken worker on a CPU that another worker is already using, and
+ * a round of a few milliseconds is over before it moves one of them.
+ */
+static void pin_worker(pthread_t thread, int i) {
+  cpu_set_t allowed, one;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
+  int n = CPU_COUNT(&allowed);
+  if (n < 2) return;
+  int want = i % n;
+  for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+    if (!CPU_ISSET(cpu, &allowed)) continue;
+    if (want-- == 0) {
+      CPU_ZERO(&one);
+      CPU_SET(cpu, &one);
+      pthread_setaffinity_np(thread, sizeof one, &one); /* a failure only costs speed */
+      return;
+    }
+  }
 }
 
 /* Set once a worker could not be started (a low process limit, say): the pool stays as it is. */
 static int pool_full = 0;
 
-/* Stages for a round and threads - 1 workers; returns how many threads can take part. */
+/* Stages for a round and, for threads > 1, that many workers; returns how many threads read. */
 static int ensure_pool(int threads) {
   if (threads > MAX_THREADS) threads = MAX_THREADS;
   if (main_buf == NULL && posix_memalign((void **)&main_buf, 4096, READ_CHUNK) != 0) {
@@ -257,7 +306,7 @@ static int ensure_pool(int threads) {
     ntiles_ready++;
   }
   if (ntiles_ready == 0) return 0;
-  while (!pool_full && nworkers < threads - 1) {
+  while (threads > 1 && !pool_full && nworkers < threads) {
     worker_t *w = &workers[nworkers];
     if (posix_memalign((void **)&w->buf, 4096, READ_CHUNK) != 0) {
       w->buf = NULL;
@@ -272,27 +321,26 @@ static int ensure_pool(int threads) {
       break;
     }
     pthread_detach(w->thread);
+    pin_worker(w->thread, nworkers);
     nworkers++;
   }
-  return nworkers + 1 < threads ? nworkers + 1 : threads;
+  if (threads <= 1 || nworkers < 2) return 1; /* with fewer than two workers, the caller reads alone */
+  return nworkers < threads ? nworkers : threads;
 }
 
-/* Runs tiles[0 .. n) on `threads` threads, this one included. */
-static void run_tiles(unsigned n, int threads) {
-  atomic_store(&next_tile, 0);
-  round_tiles = n;
-  if (threads <= 1 || n <= 1) {
-    take_tiles(main_buf);
+/* Runs `fn` on `threads` workers, or on this thread if threads is 1, until it says done. */
+static void run_round(void (*fn)(unsigned char *buf), int threads) {
+  if (threads <= 1) {
+    fn(main_buf);
     return;
   }
   pthread_mutex_lock(&pool_mu);
-  round_workers = threads - 1;
-  round_busy = threads - 1;
+  round_fn = fn;
+  round_workers = threads;
+  round_busy = threads;
   round_id++;
+  atomic_store(&round_seq, round_id);
   pthread_cond_broadcast(&start_cv);
-  pthread_mutex_unlock(&pool_mu);
-  take_tiles(main_buf);
-  pthread_mutex_lock(&pool_mu);
   while (round_busy > 0) pthread_cond_wait(&done_cv, &pool_mu);
   pthread_mutex_unlock(&pool_mu);
 }
@@ -347,6 +395,126 @@ static napi_value hash_pages(napi_env env, napi_callback_info info) {
 }
 
 
+
+/*
+ * readFiles(paths) -> Array<Buffer | number>: each file read whole, on the worker pool (a
+ * number: the errno of a file that could not be read). For /proc/PID/smaps, whose text the
+ * kernel makes by walking every resident page: a tenth of a scan's time, spread over the CPUs.
+ */
+typedef struct {
+  const char *path;
+  char *data;
+  size_t len;
+  int err;
+} file_job_t;
+
+static file_job_t *file_jobs;
+static unsigned file_count;
+static atomic_uint next_file;
+
+static void read_one(file_job_t *f) {
+  int fd = open(f->path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    f->err = errno;
+    return;
+  }
+  size_t cap = 64 << 10;
+  f->data = malloc(cap);
+  for (;;) {
+    if (f->data == NULL) {
+      f->err = ENOMEM;
+      break;
+    }
+    if (f->len == cap) {
+      char *more = realloc(f->data, cap * 2);
+      if (more == NULL) {
+        free(f->data);
+        f->data = NULL;
+        continue;
+      }
+      f->data = more;
+      cap *= 2;
+    }
+    ssize_t rc = read(fd, f->data + f->len, cap - f->len);
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc < 0) {
+      f->err = errno;
+      break;
+    }
+    if (rc == 0) break;
+    f->len += (size_t)rc;
+  }
+  close(fd);
+}
+
+static void take_files(unsigned char *buf) {
+  (void)buf;
+  for (;;) {
+    unsigned i = atomic_fetch_add(&next_file, 1);
+    if (i >= file_count) return;
+    read_one(&file_jobs[i]);
+  }
+}
+
+static napi_value read_files(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint32_t n = 0, threads = 1;
+  bool is_array = false;
+  if (argc < 2 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array) {
+    napi_throw_type_error(env, NULL, "readFiles: (paths, threads)");
+    return NULL;
+  }
+  CHECK(napi_get_array_length(env, argv[0], &n));
+  CHECK(napi_get_value_uint32(env, argv[1], &threads));
+  file_job_t *jobs = calloc(n ? n : 1, sizeof *jobs);
+  if (jobs == NULL) {
+    napi_throw_error(env, NULL, "readFiles: out of memory");
+    return NULL;
+  }
+  int bad = 0;
+  for (uint32_t i = 0; i < n && !bad; i++) {
+    napi_value v;
+    size_t len = 0;
+    if (napi_get_element(env, argv[0], i, &v) != napi_ok || napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
+      bad = 1;
+      break;
+    }
+    char *path = malloc(len + 1);
+    if (path == NULL || napi_get_value_string_utf8(env, v, path, len + 1, &len) != napi_ok) {
+      free(path);
+      bad = 1;
+      break;
+    }
+    jobs[i].path = path;
+  }
+  if (!bad) {
+    int can = ensure_pool(threads < 1 ? 1 : (int)threads);
+    file_jobs = jobs;
+    file_count = n;
+    atomic_store(&next_file, 0);
+    run_round(take_files, can < 1 ? 1 : (n > 1 ? can : 1));
+  }
+  napi_value result = NULL;
+  if (!bad && napi_create_array_with_length(env, n, &result) == napi_ok) {
+    for (uint32_t i = 0; i < n; i++) {
+      napi_value v;
+      napi_status st = jobs[i].err ? napi_create_int32(env, jobs[i].err, &v) : napi_create_buffer_copy(env, jobs[i].len, jobs[i].data ? jobs[i].data : "", NULL, &v);
+      if (st != napi_ok || napi_set_element(env, result, i, v) != napi_ok) {
+        result = NULL;
+        break;
+      }
+    }
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    free((void *)jobs[i].path);
+    free(jobs[i].data);
+  }
+  free(jobs);
+  if (result == NULL) napi_throw_error(env, NULL, "readFiles: bad arguments");
+  return result;
+}
 
 /*
  * scanRange: the whole per-page path of a live region in one call. From page `first` of the
@@ -426,7 +594,9 @@ static napi_value scan_range(napi_env env, napi_callback_info info) {
       tl->pages = (uint32_t)(region_pages - at < TILE_PAGES ? region_pages - at : TILE_PAGES);
       at += tl->pages;
     }
-    run_tiles(used, n);
+    atomic_store(&next_tile, 0);
+    round_tiles = used;
+    run_round(take_tiles, used > 1 ? n : 1);
     /* Commit in address order, as far as there is room; a failed tile ends the call. */
     for (unsigned t = 0; t < used; t++) {
       tile_t *tl = &tiles[t];
@@ -627,6 +797,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"scanRange", NULL, scan_range, NULL, NULL, NULL, napi_default, NULL},
       {"sortIndex", NULL, sort_index, NULL, NULL, NULL, napi_default, NULL},
       {"modelPass", NULL, ksm_model_pass, NULL, NULL, NULL, napi_default, NULL},
+      {"readFiles", NULL, read_files, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

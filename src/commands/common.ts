@@ -83,7 +83,7 @@ export function liveOpeners(selection: Selection, threads: number, io: Io): Live
     pageSize,
     physical,
     readRegionsAhead: async () => {
-      ahead = await readRegionsAhead(infos.map((i) => i.pid), pageSize);
+      ahead = await readRegionsAhead(infos.map((i) => i.pid), pageSize, native, threads);
     },
     close: () => physical?.close(),
   };

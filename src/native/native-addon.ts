@@ -53,6 +53,8 @@ export interface NativeAddon {
     counters: Float64Array,
     deferred: Uint32Array,
   ): [number, number];
+  /** Each file read whole on the reader's threads; a number is the errno of one that failed. */
+  readFiles(paths: string[], threads: number): Array<Buffer | number>;
 }
 
 let loaded: NativeAddon | null | undefined;
