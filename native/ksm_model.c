@@ -246,12 +246,6 @@ napi_value ksm_model_pass(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "modelPass: arguments out of range");
     return NULL;
   }
-  for (uint32_t r = from; r < n; r++) {
-    if (m_kind(in.mt[r]) >= kinds || m_proc(in.mt[r]) >= procs) {
-      napi_throw_range_error(env, NULL, "modelPass: a record names a kind or process out of range");
-      return NULL;
-    }
-  }
   counters_t c;
   counters_map(&c, counters, kinds, procs);
   scratch_t x = {0};
@@ -263,9 +257,18 @@ napi_value ksm_model_pass(napi_env env, napi_callback_info info) {
   double lonely[SCOPES] = {0, 0};
   uint32_t a = from, nd = 0, max_pairs = (uint32_t)(l_d / 2);
   double distinct = 0;
+  int bad_record = 0;
   while (a < n) {
     uint32_t h1 = hh[a], h2 = hl[a], b = a + 1;
     while (b < n && hh[b] == h1 && hl[b] == h2) b++;
+    /* Every record is checked once, here, before its counters are indexed by it. */
+    for (uint32_t r = a; r < b; r++) {
+      if (m_kind(mt[r]) >= kinds || m_proc(mt[r]) >= procs) {
+        bad_record = 1;
+        break;
+      }
+    }
+    if (bad_record) break;
     int is_zero = h1 == zhi && h2 == zlo;
     if (b == a + 1 && !is_zero) {
       /* Most contents occur once: tracked by KSM if eligible (an rmap_item), never merged. */
@@ -303,6 +306,10 @@ napi_value ksm_model_pass(napi_env env, napi_callback_info info) {
   free(x.touched);
   free(x.records);
   free(x.frame_first);
+  if (bad_record) {
+    napi_throw_range_error(env, NULL, "modelPass: a record names a kind or process out of range");
+    return NULL;
+  }
 
   napi_value result, v;
   CHECK(napi_create_array_with_length(env, 2, &result));

@@ -3,13 +3,16 @@
  * call per batch of runs, on a small pool of threads. XXH3 comes from the xxhash-addon
  * dependency's copy of xxHash.
  *
- * Two ways to read. pread() on /proc/PID/mem never pins a page: it is used for every page that
- * is mapped more than once. process_vm_readv() copies once instead of twice (about 1.4x faster)
- * but pins the remote pages (FOLL_PIN), and pinning an anonymous page shared by fork makes the
- * kernel unshare it, giving the target a private copy; a KSM page would be unmerged. So it is
- * used only for runs of pages that pagemap shows as mapped once, and only when the caller says
- * so (src/live/pinned-reads.ts: KSM off and nothing merged). A scan must leave the target's
- * memory exactly as it was.
+ * Two ways to read. Anonymous pages are read with pread() on /proc/PID/mem, which never pins
+ * a page. process_vm_readv() copies once instead of twice but pins the remote pages
+ * (FOLL_PIN), and the kernel answers a pin of an anonymous page it does not know to be
+ * exclusive by unsharing it: a page (or a whole huge page) shared by fork is copied, a KSM
+ * page is unmerged. Pagemap's "mapped once" bit does not settle it (a huge page shared by fork
+ * shows it on every sub-page, and a fork can come between the pagemap read and the copy), so
+ * only page-cache and shared-memory pages (pagemap bit 61), which a pin never unshares, are
+ * read with process_vm_readv. A scan must leave the target's memory exactly as it was.
+ *
+ * The pool, its tiles and buffers are process-wide: one caller at a time (Node's main thread).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -63,7 +66,7 @@ static void hash_buffer(const unsigned char *buf, uint32_t count, uint32_t page_
 typedef struct {
   /* what to do */
   int pm_fd, mem_fd;
-  pid_t pin_pid; /* > 0: runs of pages mapped once are read with process_vm_readv */
+  pid_t pin_pid; /* > 0: the runs marked pinnable are read with process_vm_readv */
   uint32_t ps, meta_anon, meta_file, no_phys, domain;
   uint64_t first_vpage; /* absolute virtual page number of the tile's first page */
   uint32_t pages;       /* virtual pages in the tile */
@@ -144,8 +147,9 @@ static void run_tile(tile_t *t, unsigned char *buf) {
     if (!(e >> 63)) continue;
     uint64_t pfn = e & ((1ull << 55) - 1);
     uint32_t m = ((e >> 61) & 1) ? t->meta_file : (t->meta_anon | META_ANON);
-    uint8_t pinnable = (uint8_t)((e >> 56) & 1);
-    if (pinnable) m |= META_EXCLUSIVE;
+    /* Page-cache and shared-memory pages (bit 61) may be pinned: a pin never unshares them. */
+    uint8_t pinnable = (uint8_t)((e >> 61) & 1);
+    if ((e >> 56) & 1) m |= META_EXCLUSIVE;
     if (t->no_phys || pfn >= (1ull << 32)) {
       m |= META_NO_PHYS;
       t->pfn[n] = 0;
@@ -525,12 +529,13 @@ static napi_value read_files(napi_env env, napi_callback_info info) {
  * can grow the index and go on.
  *
  * scanRange(pagemapFd, memFd, regionStart, regionPages, first, pageSize, metaAnon, metaFile,
- *           noPhys, domain, hashHi, hashLo, pfnLo, meta, out, capacity, threads, pinPid)
+ *           noPhys, domain, hashHi, hashLo, pfnLo, meta, out, capacity, threads, pid)
  *   -> [nextPage, written, swapped, errno]
  * metaAnon/metaFile: the meta word of an anonymous / page-cache page of this region (process,
  * kind and region flags) without the per-page bits, which are added here as in
  * src/index/page-index.ts: bit 20 anonymous, 21 exclusive, 25 no physical information,
- * 26-31 the physical domain. pinPid > 0: pages mapped once are read with process_vm_readv.
+ * 26-31 the physical domain. pid > 0: page-cache and shared-memory pages are read with
+ * process_vm_readv (the process behind the fds), anonymous pages always with pread.
  */
 static napi_value scan_range(napi_env env, napi_callback_info info) {
   size_t argc = 18;
@@ -563,6 +568,10 @@ static napi_value scan_range(napi_env env, napi_callback_info info) {
   CHECK(napi_get_value_uint32(env, argv[15], &capacity));
   CHECK(napi_get_value_uint32(env, argv[16], &threads));
   CHECK(napi_get_value_int32(env, argv[17], &pin_pid));
+  if (!(region_pages_d >= 0 && region_pages_d < 9e15) || !(first_d >= 0 && first_d < 9e15) || !(region_start >= 0 && region_start < 1.9e19)) {
+    napi_throw_range_error(env, NULL, "scanRange: arguments out of range");
+    return NULL;
+  }
   uint64_t region_pages = (uint64_t)region_pages_d, page = (uint64_t)first_d;
   if (!ok1 || !ok2 || !ok3 || !ok4 || ps == 0 || ps > READ_CHUNK || domain > 63 || (uint64_t)out + capacity > l1 || (uint64_t)out + capacity > l2 ||
       (uint64_t)out + capacity > l3 || (uint64_t)out + capacity > l4) {
@@ -580,7 +589,10 @@ static napi_value scan_range(napi_env env, napi_callback_info info) {
     int n = remaining < MIN_SPLIT_PAGES ? 1 : can;
     uint64_t at = page;
     unsigned used = 0;
-    for (; used < ntiles_ready && at < region_pages; used++) {
+    /* No more tiles than the room left could take if every page were present. */
+    unsigned most = (unsigned)(((uint64_t)(capacity - written) + TILE_PAGES - 1) / TILE_PAGES);
+    if (most > ntiles_ready) most = ntiles_ready;
+    for (; used < most && at < region_pages; used++) {
       tile_t *tl = &tiles[used];
       tl->pm_fd = pm_fd;
       tl->mem_fd = mem_fd;

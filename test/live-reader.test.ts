@@ -1,5 +1,5 @@
 // The live reader's two paths on one real process: the native reader (tiles of pagemap, reads
-// and hashes on two threads, process_vm_readv for pages mapped once) and the JavaScript reader
+// and hashes on worker threads, process_vm_readv for page-cache pages) and the JavaScript reader
 // (pread of /proc/PID/mem, hashed in batches) must put the same records in the index, also
 // when smaps understated what is resident and the index has to grow in the middle of a region.
 import { afterAll, describe, expect, it } from 'vitest';
@@ -29,7 +29,7 @@ describe.skipIf(nativeAddon() === null)('the live reader', () => {
     const indexOf = (native: NativeAddon | null, threads: number, understate: boolean): string[] => {
       // Understated: smaps says one page where there are thousands, as if the region grew.
       const given = understate ? regions.map((r) => ({ ...r, residentPages: r.residentPages === 0 ? 0 : 1 })) : regions;
-      const opener: SourceOpener = { label: 'fixture', pid: fixture.pid, open: () => new LiveSource(info, pageSize, true, physical, native, threads, true, given) };
+      const opener: SourceOpener = { label: 'fixture', pid: fixture.pid, open: () => new LiveSource(info, pageSize, true, physical, native, threads, given) };
       const collected = collect([opener], { pageSize, settings: DEFAULT_KSM_SETTINGS });
       expect(collected.warnings).toEqual([]);
       sortIndex(collected.index);

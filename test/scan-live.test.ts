@@ -47,15 +47,19 @@ describe('samepage scan on live processes', () => {
 
   it('leaves the target as it was: pages shared by fork stay shared, no page moves', async () => {
     const parent = await startPagefill(['anon:2000:seq=3', 'fork:2']);
-    // Pages mapped once: the native reader may read these with process_vm_readv.
-    const single = await startPagefill(['anon:2000:uniq', 'readonly:100']);
-    const pids = [parent.pid, ...parent.childPids, single.pid];
-    const pssAnon = () => pids.map((p) => Number(/Pss_Anon:\s+(\d+)/.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'latin1'))?.[1]));
-    const before = pssAnon();
+    // Pages mapped once, and page-cache pages (which the native reader reads with process_vm_readv).
+    const single = await startPagefill(['anon:2000:uniq', 'readonly:100', 'filepriv:300:seq=5']);
+    // Huge pages shared with a child that wrote one page of the first: pagemap calls every page
+    // of it "mapped once" in the parent, yet a pin would split it and copy 511 pages.
+    const huge = await startPagefill(['huge:2:seq=11', 'fork:1', 'childpoke']);
+    const pids = [parent.pid, ...parent.childPids, single.pid, huge.pid, ...huge.childPids];
+    const rollup = (field: string) => pids.map((p) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${p}/smaps_rollup`, 'latin1'))?.[1]));
+    const memory = () => [...rollup('Pss_Anon'), ...rollup('AnonHugePages')];
+    const before = memory();
     const framesBefore = pids.map(residentFrames);
     const first = await scanJson(pidArgs(pids));
     const second = await scanJson(pidArgs(pids));
-    expect(pssAnon()).toEqual(before);
+    expect(memory()).toEqual(before);
     expect(pids.map(residentFrames)).toEqual(framesBefore);
     // One frame mapped three times: KSM would not merge it with itself, so nothing is freed.
     expect(first.report.estimate.ramFreedPages).toBeLessThan(100);

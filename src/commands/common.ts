@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { selectProcesses, type Selection } from '../live/select.js';
 import { LiveSource } from '../live/live-source.js';
-import { exclusivePagesMayBePinned } from '../live/pinned-reads.js';
 import { readRegionsAhead } from '../live/regions-ahead.js';
 import type { SourceRegion } from '../source/memory-source.js';
+import { MAX_PROCESSES } from '../index/page-index.js';
 import { KernelPhysicalPages } from '../physical/physical-pages.js';
 import { DEFAULT_KSM_SETTINGS, readKsmSettings, type KsmSettings } from '../analysis/ksm-settings.js';
 import type { ProgressReporter, ScanResult, SourceOpener } from '../scan/scan.js';
@@ -67,7 +67,6 @@ export function liveOpeners(selection: Selection, threads: number, io: Io): Live
     );
   }
   const native = nativeAddon();
-  const pinExclusive = native !== null && exclusivePagesMayBePinned();
   let ahead = new Map<number, SourceRegion[]>();
   return {
     openers: infos.map((info) => ({
@@ -76,14 +75,15 @@ export function liveOpeners(selection: Selection, threads: number, io: Io): Live
       open: () => {
         const regions = ahead.get(info.pid) ?? null;
         ahead.delete(info.pid);
-        return new LiveSource(info, pageSize, pfnsVisible, physical, native, threads, pinExclusive, regions);
+        return new LiveSource(info, pageSize, pfnsVisible, physical, native, threads, regions);
       },
     })),
     root,
     pageSize,
     physical,
     readRegionsAhead: async () => {
-      ahead = await readRegionsAhead(infos.map((i) => i.pid), pageSize, native, threads);
+      // More processes than a scan takes: the scan says so before anything is read.
+      if (infos.length <= MAX_PROCESSES) ahead = await readRegionsAhead(infos.map((i) => i.pid), pageSize, native, threads);
     },
     close: () => physical?.close(),
   };

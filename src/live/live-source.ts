@@ -65,8 +65,6 @@ export class LiveSource implements MemorySource {
     /** The native read+hash, or null for positional reads of /proc/PID/mem hashed in JS. */
     private readonly native: NativeAddon | null = null,
     private readonly threads = 1,
-    /** Read pages mapped once with process_vm_readv: see exclusivePagesMayBePinned(). */
-    private readonly pinExclusive = false,
     /** The regions, when smaps was already read (readRegionsAhead). */
     regions: SourceRegion[] | null = null,
   ) {
@@ -161,7 +159,7 @@ export class LiveSource implements MemorySource {
       const [next, written, swapped, errno] = native.scanRange(
         this.pagemapFd, this.memFd, region.start, tally.virtualPages, page, this.pageSize, anon, file, noPhys, target.domain ?? 0,
         index.hashHi, index.hashLo, index.pfnLo, index.meta, index.length, capacity, this.threads,
-        this.pinExclusive ? this.info.pid : 0,
+        this.info.pid,
       );
       index.length += written;
       tally.swappedPages += swapped;

@@ -27,7 +27,8 @@ export interface NativeAddon {
     out: number,
     capacity: number,
     threads: number,
-    pinPid: number,
+    /** The process: its page-cache and shared-memory pages are read with process_vm_readv. */
+    pid: number,
   ): [number, number, number, number];
   /** The index's first n records sorted in place by (hash, frame): see src/index/radix-sort.ts. */
   sortIndex(hashHi: Uint32Array, hashLo: Uint32Array, pfnLo: Uint32Array, meta: Uint32Array, n: number): void;
