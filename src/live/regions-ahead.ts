@@ -3,8 +3,6 @@ import type { SourceRegion } from '../source/memory-source.js';
 import type { NativeAddon } from '../native/native-addon.js';
 import { parseSmaps } from './smaps.js';
 
-/** Files read in one native call: bounds the texts held at once (Chromium's are megabytes). */
-const NATIVE_BATCH = 32;
 
 /**
  * Reads /proc/PID/smaps of many processes before their pages are read. The kernel walks every
@@ -25,8 +23,11 @@ export async function readRegionsAhead(pids: readonly number[], pageSize: number
     }
   };
   if (native !== null) {
-    for (let from = 0; from < pids.length; from += NATIVE_BATCH) {
-      const batch = pids.slice(from, from + NATIVE_BATCH);
+    // One file per thread per call: a Chromium process's smaps is megabytes, and a whole
+    // browser's at once would be tens of MiB of samepage's memory.
+    const perCall = Math.max(1, threads);
+    for (let from = 0; from < pids.length; from += perCall) {
+      const batch = pids.slice(from, from + perCall);
       const texts = native.readFiles(batch.map((pid) => `/proc/${pid}/smaps`), threads);
       batch.forEach((pid, i) => {
         const text = texts[i];
