@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdbool.h>
 #include <pthread.h>
 #include <sched.h>
@@ -804,6 +805,15 @@ static napi_value sort_index(napi_env env, napi_callback_info info) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
+#ifdef M_MMAP_THRESHOLD
+  /*
+   * glibc raises its mmap threshold each time a large block is freed, after which blocks of
+   * up to that size (smaps texts, their Buffers: megabytes for Chromium) come from the heap
+   * and stay resident once freed. A fixed threshold returns them: 11 MiB less at the peak of
+   * a scan of Chromium.
+   */
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
   napi_property_descriptor props[] = {
       {"hashPages", NULL, hash_pages, NULL, NULL, NULL, napi_default, NULL},
       {"scanRange", NULL, scan_range, NULL, NULL, NULL, napi_default, NULL},

@@ -8,6 +8,23 @@ const SPECIAL_FLAGS = new Set(['pf', 'io', 'mm']);
 
 const HEADER = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) (\S+) (\d+)\s*(.*)$/;
 
+/**
+ * Paths as strings of their own. A substring of the smaps text keeps the whole text alive
+ * (V8 slices share their parent), which for Chromium is megabytes per process; the copies are
+ * shared between regions, and across processes, that map the same file.
+ */
+const paths = new Map<string, string>();
+function ownPath(path: string): string {
+  if (path.length === 0) return '';
+  let own = paths.get(path);
+  if (own === undefined) {
+    if (paths.size >= 50_000) paths.clear();
+    own = Buffer.from(path, 'latin1').toString('latin1');
+    paths.set(own, own);
+  }
+  return own;
+}
+
 /** Largest address a JS number holds exactly; [vsyscall] lies above it and is skipped. */
 const MAX_ADDRESS = Number.MAX_SAFE_INTEGER;
 
@@ -31,14 +48,15 @@ export function parseSmaps(text: string, pageSize: number): SourceRegion[] {
         current = null;
         if (hi <= MAX_ADDRESS) {
           const perms = m[3] ?? '----';
+          const path = ownPath(m[7] ?? '');
           current = {
             start: lo,
             end: hi,
             perms,
             offset: parseInt(m[4] ?? '0', 16),
             inode: Number(m[6] ?? 0),
-            path: m[7] ?? '',
-            kind: classifyRegion(m[7] ?? '', perms[3] === 's', false),
+            path,
+            kind: classifyRegion(path, perms[3] === 's', false),
             ksmCompatible: null,
             mergeableNow: null,
             residentPages: null,
