@@ -17,6 +17,7 @@
 #include <node_api.h>
 
 #include "ksm_model.h"
+#include "napi_args.h"
 
 #define META_ANON (1u << 20)
 #define META_EXCLUSIVE (1u << 21)
@@ -197,23 +198,6 @@ static int needs_physical(const uint32_t *mt, const uint32_t *pl, uint32_t a, ui
   return 0;
 }
 
-#define CHECK(call)                                                  \
-  do {                                                               \
-    if ((call) != napi_ok) {                                         \
-      napi_throw_error(env, NULL, "samepage native: bad arguments"); \
-      return NULL;                                                   \
-    }                                                                \
-  } while (0)
-
-static void *typed(napi_env env, napi_value v, napi_typedarray_type want, size_t *length) {
-  napi_typedarray_type type;
-  size_t len, offset;
-  void *data;
-  napi_value ab;
-  if (napi_get_typedarray_info(env, v, &type, &len, &data, &ab, &offset) != napi_ok || type != want) return NULL;
-  *length = len;
-  return data;
-}
 
 napi_value ksm_model_pass(napi_env env, napi_callback_info info) {
   size_t argc = 15;
@@ -225,10 +209,11 @@ napi_value ksm_model_pass(napi_env env, napi_callback_info info) {
   }
   size_t l_hh = 0, l_hl = 0, l_pl = 0, l_mt = 0, l_c = 0, l_d = 0;
   input_t in;
-  in.hh = typed(env, argv[0], napi_uint32_array, &l_hh);
-  in.hl = typed(env, argv[1], napi_uint32_array, &l_hl);
-  in.pl = typed(env, argv[2], napi_uint32_array, &l_pl);
-  in.mt = typed(env, argv[3], napi_uint32_array, &l_mt);
+  int ok[6];
+  in.hh = typed_data(env, argv[0], napi_uint32_array, &l_hh, &ok[0]);
+  in.hl = typed_data(env, argv[1], napi_uint32_array, &l_hl, &ok[1]);
+  in.pl = typed_data(env, argv[2], napi_uint32_array, &l_pl, &ok[2]);
+  in.mt = typed_data(env, argv[3], napi_uint32_array, &l_mt, &ok[3]);
   uint32_t from, n, kinds, procs, zhi, zlo, physical;
   CHECK(napi_get_value_uint32(env, argv[4], &from));
   CHECK(napi_get_value_uint32(env, argv[5], &n));
@@ -239,9 +224,9 @@ napi_value ksm_model_pass(napi_env env, napi_callback_info info) {
   CHECK(napi_get_value_uint32(env, argv[10], &in.use_zero_pages));
   CHECK(napi_get_value_uint32(env, argv[11], &in.max_page_sharing));
   CHECK(napi_get_value_uint32(env, argv[12], &physical));
-  double *counters = typed(env, argv[13], napi_float64_array, &l_c);
-  uint32_t *deferred = typed(env, argv[14], napi_uint32_array, &l_d);
-  if (!in.hh || !in.hl || !in.pl || !in.mt || !counters || !deferred || n > l_hh || n > l_hl || n > l_pl || n > l_mt || from > n ||
+  double *counters = typed_data(env, argv[13], napi_float64_array, &l_c, &ok[4]);
+  uint32_t *deferred = typed_data(env, argv[14], napi_uint32_array, &l_d, &ok[5]);
+  if (!ok[0] || !ok[1] || !ok[2] || !ok[3] || !ok[4] || !ok[5] || n > l_hh || n > l_hl || n > l_pl || n > l_mt || from > n ||
       kinds > 16 || procs == 0 || procs > 65536 || l_c < counters_size(kinds, procs) || l_d < 2) {
     napi_throw_range_error(env, NULL, "modelPass: arguments out of range");
     return NULL;

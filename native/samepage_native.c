@@ -31,6 +31,7 @@
 #include <node_api.h>
 
 #include "ksm_model.h"
+#include "napi_args.h"
 
 #ifdef SAMEPAGE_XXH_DISPATCH
 /* x86-64: xxHash's own run-time dispatch picks AVX2 or AVX-512 where the CPU has them. */
@@ -352,26 +353,6 @@ static void run_round(void (*fn)(unsigned char *buf), int threads) {
 
 /* ---- N-API glue ---- */
 
-#define CHECK(call)                                                         \
-  do {                                                                      \
-    if ((call) != napi_ok) {                                                \
-      napi_throw_error(env, NULL, "samepage native: bad arguments");        \
-      return NULL;                                                          \
-    }                                                                       \
-  } while (0)
-
-static void *typed_data(napi_env env, napi_value v, napi_typedarray_type want, size_t *length, int *ok) {
-  napi_typedarray_type type;
-  size_t len, offset;
-  void *data;
-  napi_value ab;
-  *ok = 0;
-  if (napi_get_typedarray_info(env, v, &type, &len, &data, &ab, &offset) != napi_ok) return NULL;
-  if (type != want) return NULL;
-  *length = len;
-  *ok = 1;
-  return data;
-}
 
 /* hashPages(data: Uint8Array, count, pageSize, hi: Uint32Array, lo: Uint32Array, out) */
 static napi_value hash_pages(napi_env env, napi_callback_info info) {
