@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { readFileSync } from 'node:fs';
 import { selectProcesses, type Selection } from '../live/select.js';
 import { LiveSource } from '../live/live-source.js';
@@ -49,8 +50,8 @@ export interface LiveOpeners {
   pageSize: number;
   /** The kernel's physical page information, when root. */
   physical: KernelPhysicalPages | null;
-  /** Reads every process's smaps now, several at a time, for the scan to use. */
-  readRegionsAhead(): Promise<void>;
+  /** Reads every process's smaps now, several at a time, for the scan to use; returns when it began: the scan's start. */
+  readRegionsAhead(): Promise<number>;
   close(): void;
 }
 
@@ -82,8 +83,10 @@ export function liveOpeners(selection: Selection, threads: number, io: Io): Live
     pageSize,
     physical,
     readRegionsAhead: async () => {
+      const began = performance.now();
       // More processes than a scan takes: the scan says so before anything is read.
       if (infos.length <= MAX_PROCESSES) ahead = await readRegionsAhead(infos.map((i) => i.pid), pageSize, native, threads);
+      return began;
     },
     close: () => physical?.close(),
   };

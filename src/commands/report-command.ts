@@ -56,8 +56,7 @@ export async function reportCommand(opts: ReportCommandOptions, io: Io): Promise
     }
     const chosen = effectiveSettings(settings, opts, io);
     const progress = await progressFor(opts.progress, io);
-    const began = performance.now();
-    await live?.readRegionsAhead();
+    const began = (await live?.readRegionsAhead()) ?? performance.now();
     const scan = runScan(openers, { pageSize: pageSize ?? systemPageSize(), settings: chosen, progress, began });
     return await printReport(scan, root, opts, io);
   } finally {

@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import type { Selection } from '../live/select.js';
 import { runScan } from '../scan/scan.js';
 import { UserError } from '../util/errors.js';
@@ -17,8 +16,7 @@ export async function scanCommand(opts: ScanCommandOptions, io: Io): Promise<num
   try {
     const settings = effectiveSettings(null, opts, io);
     const progress = await progressFor(opts.progress, io);
-    const began = performance.now();
-    await live.readRegionsAhead();
+    const began = await live.readRegionsAhead();
     const scan = runScan(live.openers, { pageSize: live.pageSize, settings, progress, began });
     return await printReport(scan, live.root, opts, io);
   } finally {

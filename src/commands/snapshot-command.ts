@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import type { Selection } from '../live/select.js';
 import { collect } from '../scan/scan.js';
 import { writeSnapshot } from '../snapshot/snapshot-writer.js';
@@ -20,8 +19,7 @@ export async function snapshotCommand(opts: SnapshotCommandOptions, io: Io): Pro
   try {
     const settings = effectiveSettings(null, { useZeroPages: undefined, maxPageSharing: undefined }, io);
     const progress = await progressFor(opts.progress, io);
-    const began = performance.now();
-    await live.readRegionsAhead();
+    const began = await live.readRegionsAhead();
     const collected = collect(live.openers, { pageSize: live.pageSize, settings, progress, began });
     if (collected.sources.length === 0) throw nothingScanned(collected.skipped);
     const bytes = writeSnapshot(opts.output, collected, { version: readVersion(), root: live.root, settings, physical: live.physical });
