@@ -12,6 +12,8 @@ import { sortIndex } from '../src/index/radix-sort.js';
 import { nativeAddon, type NativeAddon } from '../src/native/native-addon.js';
 import type { PageIndex } from '../src/index/page-index.js';
 import { systemPageSize } from '../src/util/system.js';
+import { readFileSync } from 'node:fs';
+import { parseSmaps } from '../src/live/smaps.js';
 import { startPagefill, stopAllFixtures } from './support/fixtures.js';
 
 afterAll(stopAllFixtures);
@@ -45,6 +47,28 @@ describe.skipIf(nativeAddon() === null)('the live reader', () => {
     } finally {
       physical?.close();
     }
+  });
+
+  it('reads smaps cut to the lines the parser uses, with the same regions as the whole text', async () => {
+    // 256 VMAs (private and shared pages alternate, so no two merge): a few hundred KiB of
+    // smaps, read in several pieces, so lines are cut between two reads.
+    const ops: string[] = [];
+    for (let i = 0; i < 128; i++) ops.push('anon:1:uniq', 'shared:1:byte=7');
+    const fixture = await startPagefill(ops);
+    const native = nativeAddon() as NativeAddon;
+    const path = `/proc/${fixture.pid}/smaps`;
+    const whole = readFileSync(path, 'latin1');
+    const [kept, missing] = native.readSmaps([path, '/proc/self/no-such-file'], 2);
+    expect(missing).toBe(2); // ENOENT
+    if (typeof kept !== 'string') throw new Error(`readSmaps failed: errno ${kept}`);
+    expect(whole.length).toBeGreaterThan(128 << 10);
+    const pageSize = systemPageSize();
+    const regions = parseSmaps(whole, pageSize);
+    expect(regions.length).toBeGreaterThan(256);
+    expect(parseSmaps(kept, pageSize)).toEqual(regions);
+    // Exactly the header (lower-case hex address first), Rss and VmFlags lines, in order.
+    const wanted = whole.split('\n').filter((l) => /^[0-9a-f]/.test(l) || l.startsWith('Rss:') || l.startsWith('VmFlags:'));
+    expect(kept).toBe(`${wanted.join('\n')}\n`);
   });
 });
 

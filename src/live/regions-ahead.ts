@@ -9,7 +9,8 @@ import { parseSmaps } from './smaps.js';
  * resident page of a process to write its smaps, so this is a tenth of a scan's time, worth
  * spreading over the CPUs: on the native reader's threads where it is built, else several
  * reads at once through Node's thread pool (four measured best on two cores: fs reads a /proc
- * file in pieces, with a trip through the event loop between them). Each text is parsed as it
+ * file in pieces, with a trip through the event loop between them). The native reader keeps
+ * only the lines parseSmaps reads (a sixth of the text). Each text is parsed as it
  * arrives and dropped, so only the parsed regions are kept. A process that cannot be read is
  * left out: reading it again at open gives the error its scan reports.
  */
@@ -23,15 +24,14 @@ export async function readRegionsAhead(pids: readonly number[], pageSize: number
     }
   };
   if (native !== null) {
-    // One file per thread per call: a Chromium process's smaps is megabytes, and a whole
-    // browser's at once would be tens of MiB of samepage's memory.
+    // One file per thread per call, so that only that many texts are alive at once.
     const perCall = Math.max(1, threads);
     for (let from = 0; from < pids.length; from += perCall) {
       const batch = pids.slice(from, from + perCall);
-      const texts = native.readFiles(batch.map((pid) => `/proc/${pid}/smaps`), threads);
+      const texts = native.readSmaps(batch.map((pid) => `/proc/${pid}/smaps`), threads);
       batch.forEach((pid, i) => {
         const text = texts[i];
-        if (typeof text !== 'number' && text !== undefined) keep(pid, text.toString('latin1'));
+        if (typeof text === 'string') keep(pid, text);
       });
     }
     return regions;

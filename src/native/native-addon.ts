@@ -54,8 +54,11 @@ export interface NativeAddon {
     counters: Float64Array,
     deferred: Uint32Array,
   ): [number, number];
-  /** Each file read whole on the reader's threads; a number is the errno of one that failed. */
-  readFiles(paths: string[], threads: number): Array<Buffer | number>;
+  /**
+   * Each /proc/PID/smaps read on the reader's threads, cut to the lines parseSmaps uses
+   * (header, Rss, VmFlags); a number is the errno of one that failed.
+   */
+  readSmaps(paths: string[], threads: number): Array<string | number>;
 }
 
 let loaded: NativeAddon | null | undefined;
