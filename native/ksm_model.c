@@ -185,15 +185,22 @@ static int content(counters_t *c, const input_t *in, scratch_t *x, uint32_t a, u
 }
 
 /*
- * A content needs the kernel when one of its frames may be mapped more than once: a mapping
- * not known to be exclusive, or one frame met twice (records of a frame are adjacent).
+ * A content needs the kernel when one of the frames KSM could merge may be mapped more than
+ * once: an eligible mapping (anonymous, in a VMA KSM accepts, not the zero page) not known to
+ * be exclusive, or one frame met twice (records of a frame are adjacent). Other mappings, page
+ * cache above all, are only counted as content and never ask.
  */
 static int needs_physical(const uint32_t *mt, const uint32_t *pl, uint32_t a, uint32_t b) {
+  int have_last = 0;
+  uint64_t last = 0;
   for (uint32_t r = a; r < b; r++) {
     uint32_t m = mt[r];
-    if (m & (META_NO_PHYS | META_ZERO_PFN)) continue;
+    if (!(m & META_ANON) || !(m & (META_COMPATIBLE | META_MERGEABLE_NOW)) || (m & (META_NO_PHYS | META_ZERO_PFN))) continue;
     if (!(m & META_EXCLUSIVE)) return 1;
-    if (r > a && !(mt[r - 1] & (META_NO_PHYS | META_ZERO_PFN)) && m_pfn(mt[r - 1], pl[r - 1]) == m_pfn(m, pl[r])) return 1;
+    uint64_t pfn = m_pfn(m, pl[r]);
+    if (have_last && pfn == last) return 1;
+    have_last = 1;
+    last = pfn;
   }
   return 0;
 }

@@ -52,6 +52,10 @@ function randomIndex(seed: number, contents: number, processes: number): PageInd
       if (shape < 8) {
         // Another mapping of the previous frame (fork): not exclusive.
         push(hi, lo, packMeta(next() % processes, next() % MAPPING_KINDS.length, flags, frame), frame);
+      } else if (shape < 10) {
+        // The previous frame again, yet marked exclusive (its mapcount changed between two
+        // pagemap reads): the frame is met twice, so the kernel must still be asked.
+        push(hi, lo, packMeta(next() % processes, next() % MAPPING_KINDS.length, flags | META_EXCLUSIVE, frame), frame);
       } else if (shape < 12) {
         push(hi, lo, packMeta(next() % processes, next() % MAPPING_KINDS.length, flags | META_NO_PHYS, 0), 0);
       } else if (shape < 14) {
