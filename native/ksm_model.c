@@ -1,19 +1,26 @@
 /*
  * The KSM model's pass over the sorted index, in C: the same arithmetic as runKsmModel in
  * src/analysis/ksm-model.ts, which stays the reference (test/ksm-model.test.ts compares the
- * two on the same indexes). Contents whose answer needs the kernel's physical information (a
- * frame mapped more than once: is it pinned elsewhere, is it already a KSM page) are not
- * counted here but handed back as deferred record ranges, for the JavaScript model to finish.
+ * two on the same indexes). A content whose answer needs the kernel's physical information (a
+ * frame KSM could merge that may be mapped more than once: is it pinned elsewhere, is it
+ * already a KSM page) is answered here when the frames' domains have kernel-shaped files
+ * (/proc/kpagecount and /proc/kpageflags, 8 bytes per frame), and otherwise handed back as a
+ * deferred record range for the JavaScript model to finish.
  *
  * modelPass(hashHi, hashLo, pfnLo, meta, from, n, kinds, procs, zeroHi, zeroLo,
- *           useZeroPages, maxPageSharing, physical, counters: Float64Array, deferred: Uint32Array)
+ *           useZeroPages, maxPageSharing, physical, counters: Float64Array, deferred: Uint32Array,
+ *           domainFiles: Int32Array)
  *   -> [next record, deferred pairs written]
- * Stops early, at a content boundary, when `deferred` is full. Counter layout: see
- * src/analysis/native-model.ts.
+ * domainFiles: per physical domain d, [2d] the kpagecount fd and [2d + 1] the kpageflags fd;
+ * -1: the domain answers, but not from files (defer); -2: nothing answers for it (a mapcount of
+ * 0, not a KSM page, as the JavaScript model's PhysicalDomains says). Stops early, at a content
+ * boundary, when `deferred` is full. Counter layout: see src/analysis/native-model.ts.
  */
+#define _GNU_SOURCE
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <node_api.h>
 
 #include "ksm_model.h"
@@ -26,6 +33,8 @@
 #define META_ZERO_PFN (1u << 24)
 #define META_NO_PHYS (1u << 25)
 #define SCOPES 2
+#define MAX_DOMAINS 64
+#define KPF_KSM 21
 
 static inline uint32_t m_proc(uint32_t m) { return m & 0xffffu; }
 static inline uint32_t m_kind(uint32_t m) { return (m >> 16) & 0xfu; }
@@ -71,9 +80,15 @@ static void counters_map(counters_t *c, double *base, uint32_t kinds, uint32_t p
   }
 }
 
-/* Scratch for one content: its eligible records and the start of each distinct frame. */
+/*
+ * Scratch for one content: its eligible records and, per distinct frame, where its mappings
+ * start, how many there are, whether all are exclusive, and the kernel's answer once asked.
+ */
 typedef struct {
-  uint32_t *records, *frame_first;
+  uint32_t *records, *frame_first, *frame_maps;
+  uint64_t *frame_id;
+  uint8_t *frame_state; /* 1: every mapping exclusive; 2: no physical information; 0: ask */
+  int8_t *frame_pinned; /* -1 not asked yet, else 0 or 1 */
   size_t cap;
   uint32_t *seen; /* per process */
   uint32_t *touched;
@@ -83,14 +98,59 @@ static int scratch_reserve(scratch_t *s, size_t n) {
   if (n <= s->cap) return 0;
   size_t cap = s->cap ? s->cap : 256;
   while (cap < n) cap *= 2;
-  uint32_t *r = realloc(s->records, cap * sizeof *r);
-  if (!r) return -1;
-  s->records = r;
-  uint32_t *f = realloc(s->frame_first, (cap + 1) * sizeof *f);
-  if (!f) return -1;
-  s->frame_first = f;
+#define GROW(field, count)                                      \
+  do {                                                          \
+    void *p = realloc(s->field, (count) * sizeof *s->field);    \
+    if (!p) return -1;                                          \
+    s->field = p;                                               \
+  } while (0)
+  GROW(records, cap);
+  GROW(frame_first, cap + 1);
+  GROW(frame_maps, cap);
+  GROW(frame_id, cap);
+  GROW(frame_state, cap);
+  GROW(frame_pinned, cap);
+#undef GROW
   s->cap = cap;
   return 0;
+}
+
+static void scratch_free(scratch_t *s) {
+  free(s->seen);
+  free(s->touched);
+  free(s->records);
+  free(s->frame_first);
+  free(s->frame_maps);
+  free(s->frame_id);
+  free(s->frame_state);
+  free(s->frame_pinned);
+}
+
+/* The kernel's files per physical domain (see domainFiles above); NULL: no physical answers. */
+typedef struct {
+  const int32_t *fds;
+} physical_t;
+
+/* One 8-byte word of a kernel-shaped file; 0 when it cannot be read, as in JavaScript. */
+static uint64_t frame_word(int fd, uint64_t pfn) {
+  uint64_t w = 0;
+  if (fd < 0 || pread(fd, &w, 8, (off_t)(pfn * 8)) != 8) return 0;
+  return w;
+}
+
+static uint64_t map_count(const physical_t *ph, uint64_t frame) {
+  return frame_word(ph->fds[2 * (frame >> 32)], frame & 0xffffffffu) & 0xffffffffu;
+}
+
+static int is_ksm_page(const physical_t *ph, uint64_t frame) {
+  return (frame_word(ph->fds[2 * (frame >> 32) + 1], frame & 0xffffffffu) >> KPF_KSM) & 1;
+}
+
+/* Frame i is also mapped where KSM will not merge it (another process, a shared VMA). */
+static int pinned(const physical_t *ph, scratch_t *x, uint32_t i) {
+  if (ph == NULL || x->frame_state[i] != 0) return 0;
+  if (x->frame_pinned[i] < 0) x->frame_pinned[i] = map_count(ph, x->frame_id[i]) > x->frame_maps[i];
+  return x->frame_pinned[i];
 }
 
 typedef struct {
@@ -98,9 +158,15 @@ typedef struct {
   uint32_t use_zero_pages, max_page_sharing;
 } input_t;
 
-/* Frames of the records [0, count) from frame i on, beyond the first `keep`, are freed. */
-static void free_frames(counters_t *c, int s, const input_t *in, const scratch_t *x, uint32_t frames, uint32_t keep) {
-  for (uint32_t i = keep; i < frames; i++) {
+/* Unpinned frames beyond the first `keep` of them are freed, each for its first mapping. */
+static void free_frames(counters_t *c, int s, const input_t *in, scratch_t *x, uint32_t frames, uint32_t keep, const physical_t *ph) {
+  uint32_t kept = 0;
+  for (uint32_t i = 0; i < frames; i++) {
+    if (pinned(ph, x, i)) continue;
+    if (kept < keep) {
+      kept++;
+      continue;
+    }
     uint32_t m = in->mt[x->records[x->frame_first[i]]];
     c->scope[s].ram_freed[m_proc(m)] += 1;
     c->scope[s].freed_by_kind[m_kind(m)] += 1;
@@ -108,8 +174,8 @@ static void free_frames(counters_t *c, int s, const input_t *in, const scratch_t
   }
 }
 
-/* One content [a, b) that needs no physical answer. */
-static int content(counters_t *c, const input_t *in, scratch_t *x, uint32_t a, uint32_t b, int is_zero) {
+/* One content [a, b); ph NULL: it needs no physical answer. */
+static int content(counters_t *c, const input_t *in, scratch_t *x, uint32_t a, uint32_t b, int is_zero, const physical_t *ph) {
   const uint32_t *mt = in->mt;
   for (uint32_t r = a; r < b; r++) {
     uint32_t m = mt[r], k = m_kind(m), p = m_proc(m);
@@ -151,27 +217,50 @@ static int content(counters_t *c, const input_t *in, scratch_t *x, uint32_t a, u
       uint32_t m = mt[r];
       if ((m & need) != need || (m & META_ZERO_PFN)) continue;
       uint64_t pfn = m_pfn(m, in->pl[r]);
+      int no_phys = (m & META_NO_PHYS) != 0;
       /* Without physical information every mapping counts as its own frame: an upper bound. */
-      if ((m & META_NO_PHYS) || D == 0 || pfn != last) x->frame_first[D++] = M;
+      if (no_phys || D == 0 || pfn != last) {
+        x->frame_first[D] = M;
+        x->frame_maps[D] = 0;
+        x->frame_id[D] = pfn;
+        x->frame_state[D] = no_phys ? 2 : 1;
+        x->frame_pinned[D] = -1;
+        D++;
+      }
       last = pfn;
+      x->frame_maps[D - 1]++;
+      if (!(m & META_EXCLUSIVE) && x->frame_state[D - 1] == 1) x->frame_state[D - 1] = 0;
       x->records[M++] = r;
     }
     if (M == 0) continue;
     if (is_zero && in->use_zero_pages) {
+      /* Each zero-filled mapping is pointed at the kernel's zero page: no rmap_item stays. */
       sc[KSM_ZERO] += M;
       for (uint32_t i = 0; i < M; i++) c->scope[s].zero_pages[m_proc(mt[x->records[i]])] += 1;
-      free_frames(c, s, in, x, D, 0);
+      free_frames(c, s, in, x, D, 0, ph);
       continue;
     }
     sc[RMAP_ITEMS] += M;
     for (uint32_t i = 0; i < M; i++) c->scope[s].rmap[m_proc(mt[x->records[i]])] += 1;
-    if (M < 2 || D == 1) {
-      /* Alone, or one frame mapped several times (fork): KSM never merges a page with itself. */
+    if (M < 2) {
       sc[PAGES_UNSHARED] += 1;
+      continue;
+    }
+    if (D == 1) {
+      if (ph != NULL && is_ksm_page(ph, x->frame_id[0])) {
+        /* Already a KSM page (KSM is running): every mapping stays counted, nothing more is freed. */
+        sc[PAGES_SHARED] += 1;
+        sc[PAGES_SHARING] += M - 1;
+        for (uint32_t i = 0; i < M; i++) c->scope[s].merging[m_proc(mt[x->records[i]])] += 1;
+      } else {
+        /* One frame mapped several times (fork): KSM never merges a page with itself. */
+        sc[PAGES_UNSHARED] += 1;
+      }
       continue;
     }
     uint32_t mps = in->max_page_sharing < 2 ? 2 : in->max_page_sharing;
     uint32_t full = M / mps, rem = M % mps;
+    /* Each KSM page serves at most max_page_sharing mappings; a last lone mapping finds no partner. */
     uint32_t ksm_pages = full + (rem >= 2 ? 1 : 0);
     if (ksm_pages > D) ksm_pages = D;
     uint32_t merged = rem == 1 ? M - 1 : M;
@@ -179,7 +268,10 @@ static int content(counters_t *c, const input_t *in, scratch_t *x, uint32_t a, u
     sc[PAGES_SHARED] += ksm_pages;
     sc[PAGES_SHARING] += merged - ksm_pages;
     for (uint32_t i = 0; i < merged; i++) c->scope[s].merging[m_proc(mt[x->records[i]])] += 1;
-    free_frames(c, s, in, x, D, ksm_pages);
+    uint32_t pinned_frames = 0;
+    for (uint32_t i = 0; i < D; i++) pinned_frames += (uint32_t)pinned(ph, x, i);
+    /* A pinned frame that becomes a KSM page keeps serving: only the rest of the KSM pages cost. */
+    free_frames(c, s, in, x, D, ksm_pages > pinned_frames ? ksm_pages - pinned_frames : 0, ph);
   }
   return 0;
 }
@@ -205,18 +297,27 @@ static int needs_physical(const uint32_t *mt, const uint32_t *pl, uint32_t a, ui
   return 0;
 }
 
+/* Every frame of [a, b) that may be asked about lies in a domain answered from files, or in none. */
+static int answerable(const int32_t *fds, const uint32_t *mt, uint32_t a, uint32_t b) {
+  for (uint32_t r = a; r < b; r++) {
+    uint32_t m = mt[r];
+    if (!(m & META_ANON) || !(m & (META_COMPATIBLE | META_MERGEABLE_NOW)) || (m & (META_NO_PHYS | META_ZERO_PFN))) continue;
+    if (fds[2 * (m >> 26)] == -1 || fds[2 * (m >> 26) + 1] == -1) return 0;
+  }
+  return 1;
+}
 
 napi_value ksm_model_pass(napi_env env, napi_callback_info info) {
-  size_t argc = 15;
-  napi_value argv[15];
+  size_t argc = 16;
+  napi_value argv[16];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 15) {
-    napi_throw_type_error(env, NULL, "modelPass: 15 arguments");
+  if (argc < 16) {
+    napi_throw_type_error(env, NULL, "modelPass: 16 arguments");
     return NULL;
   }
-  size_t l_hh = 0, l_hl = 0, l_pl = 0, l_mt = 0, l_c = 0, l_d = 0;
+  size_t l_hh = 0, l_hl = 0, l_pl = 0, l_mt = 0, l_c = 0, l_d = 0, l_f = 0;
   input_t in;
-  int ok[6];
+  int ok[7];
   in.hh = typed_data(env, argv[0], napi_uint32_array, &l_hh, &ok[0]);
   in.hl = typed_data(env, argv[1], napi_uint32_array, &l_hl, &ok[1]);
   in.pl = typed_data(env, argv[2], napi_uint32_array, &l_pl, &ok[2]);
@@ -233,7 +334,8 @@ napi_value ksm_model_pass(napi_env env, napi_callback_info info) {
   CHECK(napi_get_value_uint32(env, argv[12], &physical));
   double *counters = typed_data(env, argv[13], napi_float64_array, &l_c, &ok[4]);
   uint32_t *deferred = typed_data(env, argv[14], napi_uint32_array, &l_d, &ok[5]);
-  if (!ok[0] || !ok[1] || !ok[2] || !ok[3] || !ok[4] || !ok[5] || n > l_hh || n > l_hl || n > l_pl || n > l_mt || from > n ||
+  const int32_t *domain_files = typed_data(env, argv[15], napi_int32_array, &l_f, &ok[6]);
+  if (!ok[0] || !ok[1] || !ok[2] || !ok[3] || !ok[4] || !ok[5] || !ok[6] || l_f < 2 * MAX_DOMAINS || n > l_hh || n > l_hl || n > l_pl || n > l_mt || from > n ||
       kinds > 16 || procs == 0 || procs > 65536 || l_c < counters_size(kinds, procs) || l_d < 2) {
     napi_throw_range_error(env, NULL, "modelPass: arguments out of range");
     return NULL;
@@ -241,6 +343,7 @@ napi_value ksm_model_pass(napi_env env, napi_callback_info info) {
   counters_t c;
   counters_map(&c, counters, kinds, procs);
   scratch_t x = {0};
+  const physical_t ph = {domain_files};
   x.seen = calloc(procs, sizeof *x.seen);
   x.touched = calloc(procs, sizeof *x.touched);
   if (!x.seen || !x.touched || scratch_reserve(&x, 256) != 0) goto oom;
@@ -279,11 +382,15 @@ napi_value ksm_model_pass(napi_env env, napi_callback_info info) {
         }
       }
     } else if (physical && needs_physical(mt, in.pl, a, b)) {
-      if (nd == max_pairs) break;
-      deferred[2 * nd] = a;
-      deferred[2 * nd + 1] = b;
-      nd++;
-    } else if (content(&c, &in, &x, a, b, is_zero) != 0) {
+      if (answerable(domain_files, mt, a, b)) {
+        if (content(&c, &in, &x, a, b, is_zero, &ph) != 0) goto oom;
+      } else {
+        if (nd == max_pairs) break;
+        deferred[2 * nd] = a;
+        deferred[2 * nd + 1] = b;
+        nd++;
+      }
+    } else if (content(&c, &in, &x, a, b, is_zero, NULL) != 0) {
       goto oom;
     }
     distinct += 1;
@@ -294,10 +401,7 @@ napi_value ksm_model_pass(napi_env env, napi_callback_info info) {
     c.scope[s].scalars[RMAP_ITEMS] += lonely[s];
     c.scope[s].scalars[PAGES_UNSHARED] += lonely[s];
   }
-  free(x.seen);
-  free(x.touched);
-  free(x.records);
-  free(x.frame_first);
+  scratch_free(&x);
   if (bad_record) {
     napi_throw_range_error(env, NULL, "modelPass: a record names a kind or process out of range");
     return NULL;
@@ -312,10 +416,7 @@ napi_value ksm_model_pass(napi_env env, napi_callback_info info) {
   return result;
 
 oom:
-  free(x.seen);
-  free(x.touched);
-  free(x.records);
-  free(x.frame_first);
+  scratch_free(&x);
   napi_throw_error(env, NULL, "modelPass: out of memory");
   return NULL;
 }

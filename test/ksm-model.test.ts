@@ -2,14 +2,20 @@
 // indexes of every shape the model distinguishes: contents seen once and many times, frames
 // shared by fork, pages without physical information, the kernel's zero page, zero-filled
 // contents, more mappings than max_page_sharing, both scopes, and a kernel that says which
-// frames are pinned or already KSM pages. (The kernel itself judges the model in
+// frames are pinned or already KSM pages, given to the native pass as files shaped like
+// /proc/kpagecount and /proc/kpageflags (which it reads itself) or as answers only JavaScript
+// can give (which it hands back). (The kernel itself judges the model in
 // estimate-vs-kernel.test.ts; this test keeps the two implementations the same.)
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { META_ANON, META_COMPATIBLE, META_EXCLUSIVE, META_MERGEABLE_NOW, META_NO_PHYS, META_ZERO_PFN, PageIndex, packMeta } from '../src/index/page-index.js';
 import { sortIndex } from '../src/index/radix-sort.js';
 import { runKsmModel, runKsmModelInJs, type ModelOptions } from '../src/analysis/ksm-model.js';
 import { nativeAddon } from '../src/native/native-addon.js';
-import type { PhysicalPages } from '../src/physical/physical-pages.js';
+import { KernelPhysicalPages, type PhysicalPages } from '../src/physical/physical-pages.js';
+import { PhysicalDomains } from '../src/physical/physical-domains.js';
 import { MAPPING_KINDS } from '../src/source/mapping-kind.js';
 import { seededUint32 } from './support/rng.js';
 
@@ -20,8 +26,39 @@ const fakeKernel: PhysicalPages = {
   mapCount: (pfn) => 1 + (pfn % 5),
   isZeroPage: () => false,
   isKsmPage: (pfn) => pfn % 7 === 0,
+  kernelFiles: () => null,
   close: () => {},
 };
+
+const KPF_KSM = 21;
+const filesDir = mkdtempSync(join(tmpdir(), 'samepage-kpage-'));
+afterAll(() => rmSync(filesDir, { recursive: true, force: true }));
+
+/** fakeKernel's answers for frames [0, frames) as kpagecount- and kpageflags-shaped files. */
+function writeKernelFiles(frames: number): { count: string; flags: string } {
+  const count = new BigUint64Array(frames);
+  const flags = new BigUint64Array(frames);
+  for (let pfn = 0; pfn < frames; pfn++) {
+    count[pfn] = BigInt(fakeKernel.mapCount(pfn));
+    if (fakeKernel.isKsmPage(pfn)) flags[pfn] = 1n << BigInt(KPF_KSM);
+  }
+  const paths = { count: join(filesDir, 'kpagecount'), flags: join(filesDir, 'kpageflags') };
+  writeFileSync(paths.count, count);
+  writeFileSync(paths.flags, flags);
+  return paths;
+}
+
+/** Three physical domains (the random index uses 0-2), each answered from the files or, where `fromJs` says, by JavaScript alone. */
+function domainsOf(files: { count: string; flags: string }, fromJs: readonly number[]): { domains: PhysicalDomains; providers: PhysicalPages[] } {
+  const domains = new PhysicalDomains();
+  const providers: PhysicalPages[] = [];
+  for (let d = 0; d < 3; d++) {
+    const provider = fromJs.includes(d) ? { ...fakeKernel } : new KernelPhysicalPages(files.count, files.flags);
+    providers.push(provider);
+    domains.domainOf(provider);
+  }
+  return { domains, providers };
+}
 
 function randomIndex(seed: number, contents: number, processes: number): PageIndex {
   const next = seededUint32(seed);
@@ -91,6 +128,31 @@ describe.skipIf(nativeAddon() === null)('the native KSM model pass', () => {
       const reference = runKsmModelInJs(index, opts);
       expect(reference.scopes[0]?.pagesSharing).toBeGreaterThan(0);
       expect(runKsmModel(index, opts)).toEqual(reference);
+    }
+  });
+
+  // Past the highest frame the random index uses: reads beyond the files' end answer 0 / false.
+  const files = writeKernelFiles(150_000);
+  const fileCases: Array<[string, Partial<ModelOptions>]> = [
+    ['defaults', {}],
+    ['use_zero_pages', { useZeroPages: true }],
+    ['max_page_sharing 2', { maxPageSharing: 2 }],
+  ];
+  it.each(fileCases)('equals the JavaScript model with the kernel read from files: %s', (_name, over) => {
+    for (const seed of [1, 2, 3]) {
+      const processes = seed === 3 ? 1 : 12;
+      const index = randomIndex(seed, 10_000, processes);
+      for (const fromJs of [[], [1]]) {
+        const { domains, providers } = domainsOf(files, fromJs);
+        try {
+          const opts: ModelOptions = { processCount: processes, useZeroPages: false, maxPageSharing: 256, zeroHash: ZERO, physical: domains, ...over };
+          const reference = runKsmModelInJs(index, opts);
+          expect(reference.scopes[0]?.pagesSharing).toBeGreaterThan(0);
+          expect(runKsmModel(index, opts)).toEqual(reference);
+        } finally {
+          for (const p of providers) p.close();
+        }
+      }
     }
   });
 

@@ -13,6 +13,7 @@ import {
 import { MAPPING_KINDS } from '../source/mapping-kind.js';
 import type { PhysicalPages } from '../physical/physical-pages.js';
 import { nativeAddon } from '../native/native-addon.js';
+import { MAX_DOMAINS, PhysicalDomains } from '../physical/physical-domains.js';
 import { addNativeCounters, nativeCounterLength } from './native-model.js';
 
 /** sizeof(struct ksm_rmap_item) on 64-bit kernels: KSM's cost for every page it tracks. */
@@ -66,7 +67,8 @@ export interface ModelResult {
  * The KSM model over an index sorted by (hash, PFN). One pass over the runs of identical
  * content; for each, what KSM would do with the mappings it may merge: see docs/estimate.md.
  * The native pass (native/ksm_model.c) does the same arithmetic where the addon is built, and
- * leaves to ContentGroups the contents whose answer needs the kernel's physical information.
+ * asks the kernel's files itself; it leaves to ContentGroups the contents whose answer needs
+ * physical information from anywhere else (a snapshot's recorded answers).
  */
 export function runKsmModel(index: PageIndex, opts: ModelOptions): ModelResult {
   const native = nativeAddon();
@@ -76,12 +78,14 @@ export function runKsmModel(index: PageIndex, opts: ModelOptions): ModelResult {
   const procs = Math.max(1, opts.processCount);
   const counters = new Float64Array(nativeCounterLength(kinds, procs));
   const deferred = new Uint32Array(2 * 4096);
+  // Which domains' questions the native pass answers itself; the others come back deferred.
+  const domainFiles = opts.physical instanceof PhysicalDomains ? opts.physical.domainFiles() : new Int32Array(2 * MAX_DOMAINS).fill(-1);
   const groups = new ContentGroups(index, opts, result.content, result.scopes);
   const n = index.length;
   for (let from = 0; from < n; ) {
     const [next, pairs] = native.modelPass(
       index.hashHi, index.hashLo, index.pfnLo, index.meta, from, n, kinds, procs, opts.zeroHash.hi, opts.zeroHash.lo,
-      opts.useZeroPages ? 1 : 0, opts.maxPageSharing, opts.physical !== null ? 1 : 0, counters, deferred,
+      opts.useZeroPages ? 1 : 0, opts.maxPageSharing, opts.physical !== null ? 1 : 0, counters, deferred, domainFiles,
     );
     for (let i = 0; i < pairs; i++) {
       const a = deferred[2 * i] as number;

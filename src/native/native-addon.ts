@@ -34,8 +34,9 @@ export interface NativeAddon {
   sortIndex(hashHi: Uint32Array, hashLo: Uint32Array, pfnLo: Uint32Array, meta: Uint32Array, n: number): void;
   /**
    * The KSM model over sorted records [from, n), counted into `counters` (layout: see
-   * src/analysis/native-model.ts); contents that need the kernel's answers are left as [a, b)
-   * pairs in `deferred`. Returns [next record, deferred pairs].
+   * src/analysis/native-model.ts). Contents that need physical answers are answered from the
+   * kernel-shaped files of `domainFiles` (PhysicalDomains.domainFiles()) or, where a domain has
+   * none, left as [a, b) pairs in `deferred`. Returns [next record, deferred pairs].
    */
   modelPass(
     hashHi: Uint32Array,
@@ -53,6 +54,7 @@ export interface NativeAddon {
     physical: number,
     counters: Float64Array,
     deferred: Uint32Array,
+    domainFiles: Int32Array,
   ): [number, number];
   /**
    * Each /proc/PID/smaps read on the reader's threads, cut to the lines parseSmaps uses

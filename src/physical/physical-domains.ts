@@ -1,4 +1,4 @@
-import type { PhysicalPages } from './physical-pages.js';
+import type { KernelFiles, PhysicalPages } from './physical-pages.js';
 
 /**
  * Frame numbers are only comparable within one machine at one time: a live host, or one
@@ -36,6 +36,25 @@ export class PhysicalDomains implements PhysicalPages {
 
   isKsmPage(frame: number): boolean {
     return this.route(frame)?.isKsmPage(frame % FRAMES_PER_DOMAIN) ?? false;
+  }
+
+  /** Frame ids span domains: no single pair of files answers for them. */
+  kernelFiles(): KernelFiles | null {
+    return null;
+  }
+
+  /**
+   * For the native model: per domain d, [2d] and [2d + 1] the kpagecount and kpageflags fds
+   * that answer for it; -1 when it answers otherwise, -2 when no provider does.
+   */
+  domainFiles(): Int32Array {
+    const fds = new Int32Array(2 * MAX_DOMAINS).fill(-2);
+    this.providers.forEach((provider, d) => {
+      const files = provider.kernelFiles();
+      fds[2 * d] = files?.countFd ?? -1;
+      fds[2 * d + 1] = files?.flagsFd ?? -1;
+    });
+    return fds;
   }
 
   private route(frame: number): PhysicalPages | undefined {

@@ -6,7 +6,16 @@ export interface PhysicalPages {
   mapCount(pfn: number): number;
   isZeroPage(pfn: number): boolean;
   isKsmPage(pfn: number): boolean;
+  /** Open files shaped like /proc/kpagecount and /proc/kpageflags that give these answers
+   *  (the native model reads them itself), or null when the answers come from elsewhere. */
+  kernelFiles(): KernelFiles | null;
   close(): void;
+}
+
+/** File descriptors of a kpagecount- and a kpageflags-shaped file: 8 bytes per frame. */
+export interface KernelFiles {
+  countFd: number;
+  flagsFd: number;
 }
 
 const KPF_KSM = 21;
@@ -14,7 +23,8 @@ const KPF_ZERO_PAGE = 24;
 
 /**
  * /proc/kpagecount and /proc/kpageflags (root only), 8 bytes per PFN. Used after the scan and
- * for the few zero-content shared pages, never per page on the hot path.
+ * for the few zero-content shared pages, never per page on the hot path. Files of the same
+ * shape elsewhere can stand in for them (tests).
  */
 export class KernelPhysicalPages implements PhysicalPages {
   private readonly countFd: number;
@@ -22,10 +32,10 @@ export class KernelPhysicalPages implements PhysicalPages {
   private readonly word = new Uint32Array(2);
   private readonly bytes = Buffer.from(this.word.buffer);
 
-  constructor() {
-    this.countFd = openSync('/proc/kpagecount', 'r');
+  constructor(countPath = '/proc/kpagecount', flagsPath = '/proc/kpageflags') {
+    this.countFd = openSync(countPath, 'r');
     try {
-      this.flagsFd = openSync('/proc/kpageflags', 'r');
+      this.flagsFd = openSync(flagsPath, 'r');
     } catch (err) {
       closeSync(this.countFd);
       throw err;
@@ -51,6 +61,10 @@ export class KernelPhysicalPages implements PhysicalPages {
 
   isKsmPage(pfn: number): boolean {
     return this.read(this.flagsFd, pfn) && this.bit(KPF_KSM);
+  }
+
+  kernelFiles(): KernelFiles {
+    return { countFd: this.countFd, flagsFd: this.flagsFd };
   }
 
   private bit(n: number): boolean {

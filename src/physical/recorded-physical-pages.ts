@@ -1,4 +1,4 @@
-import type { PhysicalPages } from './physical-pages.js';
+import type { KernelFiles, PhysicalPages } from './physical-pages.js';
 
 export const RECORDED_ZERO = 1;
 export const RECORDED_KSM = 2;
@@ -20,6 +20,10 @@ export class RecordedPhysicalPages implements PhysicalPages {
 
   isKsmPage(pfn: number): boolean {
     return ((this.frames.get(pfn)?.flags ?? 0) & RECORDED_KSM) !== 0;
+  }
+
+  kernelFiles(): KernelFiles | null {
+    return null;
   }
 
   close(): void {}
