@@ -542,20 +542,24 @@ static napi_value read_smaps(napi_env env, napi_callback_info info) {
  * can grow the index and go on.
  *
  * scanRange(pagemapFd, memFd, regionStart, regionPages, first, pageSize, metaAnon, metaFile,
- *           noPhys, domain, hashHi, hashLo, pfnLo, meta, out, capacity, threads, pid)
- *   -> [nextPage, written, swapped, errno]
+ *           noPhys, domain, hashHi, hashLo, pfnLo, meta, out, capacity, threads, pid,
+ *           zeroHi, zeroLo)
+ *   -> [nextPage, written, swapped, errno, zeroCandidates]
  * metaAnon/metaFile: the meta word of an anonymous / page-cache page of this region (process,
  * kind and region flags) without the per-page bits, which are added here as in
  * src/index/page-index.ts: bit 20 anonymous, 21 exclusive, 25 no physical information,
  * 26-31 the physical domain. pid > 0: page-cache and shared-memory pages are read with
  * process_vm_readv (the process behind the fds), anonymous pages always with pread.
+ * zeroCandidates: records written whose content hashes as a zero-filled page (zeroHi, zeroLo)
+ * and that are anonymous and not exclusive, so may map the kernel's zero page: only then must
+ * the caller look at the records (DirectIndexTarget.finish).
  */
 static napi_value scan_range(napi_env env, napi_callback_info info) {
-  size_t argc = 18;
-  napi_value argv[18];
+  size_t argc = 20;
+  napi_value argv[20];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 18) {
-    napi_throw_type_error(env, NULL, "scanRange: 18 arguments");
+  if (argc < 20) {
+    napi_throw_type_error(env, NULL, "scanRange: 20 arguments");
     return NULL;
   }
   int32_t pm_fd, mem_fd, pin_pid;
@@ -581,6 +585,9 @@ static napi_value scan_range(napi_env env, napi_callback_info info) {
   CHECK(napi_get_value_uint32(env, argv[15], &capacity));
   CHECK(napi_get_value_uint32(env, argv[16], &threads));
   CHECK(napi_get_value_int32(env, argv[17], &pin_pid));
+  uint32_t zero_hi, zero_lo;
+  CHECK(napi_get_value_uint32(env, argv[18], &zero_hi));
+  CHECK(napi_get_value_uint32(env, argv[19], &zero_lo));
   if (!(region_pages_d >= 0 && region_pages_d < 9e15) || !(first_d >= 0 && first_d < 9e15) || !(region_start >= 0 && region_start < 1.9e19)) {
     napi_throw_range_error(env, NULL, "scanRange: arguments out of range");
     return NULL;
@@ -592,7 +599,7 @@ static napi_value scan_range(napi_env env, napi_callback_info info) {
     return NULL;
   }
   uint64_t base_page = (uint64_t)region_start / ps;
-  uint32_t written = 0, swapped = 0;
+  uint32_t written = 0, swapped = 0, zero_candidates = 0;
   int err = 0, ended = 0;
   int can = ensure_pool(threads < 1 ? 1 : (int)threads);
   if (can < 1) err = ENOMEM;
@@ -635,6 +642,8 @@ static napi_value scan_range(napi_env env, napi_callback_info info) {
       memcpy(lo + out + written, tl->lo, fit * sizeof *lo);
       memcpy(pfn_lo + out + written, tl->pfn, fit * sizeof *pfn_lo);
       memcpy(meta + out + written, tl->meta, fit * sizeof *meta);
+      for (uint32_t i = 0; i < fit; i++)
+        if (tl->hi[i] == zero_hi && tl->lo[i] == zero_lo && (tl->meta[i] & (META_ANON | META_EXCLUSIVE)) == META_ANON) zero_candidates++;
       written += fit;
       /* Pages up to the first record that did not fit are done. */
       uint32_t done_pages = fit < tl->count ? tl->offset[fit] : tl->got;
@@ -650,7 +659,7 @@ static napi_value scan_range(napi_env env, napi_callback_info info) {
   }
 
   napi_value result, v;
-  CHECK(napi_create_array_with_length(env, 4, &result));
+  CHECK(napi_create_array_with_length(env, 5, &result));
   CHECK(napi_create_double(env, (double)page, &v));
   CHECK(napi_set_element(env, result, 0, v));
   CHECK(napi_create_uint32(env, written, &v));
@@ -659,6 +668,8 @@ static napi_value scan_range(napi_env env, napi_callback_info info) {
   CHECK(napi_set_element(env, result, 2, v));
   CHECK(napi_create_int32(env, err, &v));
   CHECK(napi_set_element(env, result, 3, v));
+  CHECK(napi_create_uint32(env, zero_candidates, &v));
+  CHECK(napi_set_element(env, result, 4, v));
   return result;
 }
 

@@ -34,7 +34,7 @@ export class IndexingSink implements PageSink, DirectIndexTarget {
     readonly index: PageIndex,
     private readonly hasher: PageHasher,
     private readonly pageSize: number,
-    private readonly zeroHash: { hi: number; lo: number },
+    readonly zeroHash: { readonly hi: number; readonly lo: number },
   ) {}
 
   /** The pages that follow belong to this process, whose frames live in this physical domain. */

@@ -152,16 +152,18 @@ export class LiveSource implements MemorySource {
     const { anon, file } = target.regionMeta(region);
     const noPhys = this.hasPhysicalInfo && target.domain !== null ? 0 : 1;
     let page = 0;
+    let zeroCandidates = 0;
     // Room for what smaps says is resident, and more if the region grew meanwhile.
     index.reserve(Math.max(256, region.residentPages ?? 0));
     for (;;) {
       const capacity = index.capacity - index.length;
-      const [next, written, swapped, errno] = native.scanRange(
+      const [next, written, swapped, errno, zeros] = native.scanRange(
         this.pagemapFd, this.memFd, region.start, tally.virtualPages, page, this.pageSize, anon, file, noPhys, target.domain ?? 0,
         index.hashHi, index.hashLo, index.pfnLo, index.meta, index.length, capacity, this.threads,
-        this.info.pid,
+        this.info.pid, target.zeroHash.hi, target.zeroHash.lo,
       );
       index.length += written;
+      zeroCandidates += zeros;
       tally.swappedPages += swapped;
       if (errno !== 0) {
         index.length = from;
@@ -171,7 +173,8 @@ export class LiveSource implements MemorySource {
       page = next;
       index.reserve(Math.max(4096, Math.ceil(index.capacity / 2)));
     }
-    target.finish(from);
+    // Most regions have no zero-filled page that may be the kernel's zero page: no pass over them.
+    if (zeroCandidates > 0) target.finish(from);
     return tally;
   }
 

@@ -7,7 +7,9 @@ export interface NativeAddon {
   /**
    * The whole live path of a region in one call (native/samepage_native.c): pagemap, index
    * records and read+hash, from region page `first` until the region ends or `capacity`
-   * records are written. Returns [next page, records written, swapped pages, errno].
+   * records are written. Returns [next page, records written, swapped pages, errno, records
+   * that may map the kernel's zero page: zero-filled content (zeroHi, zeroLo), anonymous, not
+   * exclusive].
    */
   scanRange(
     pagemapFd: number,
@@ -29,7 +31,9 @@ export interface NativeAddon {
     threads: number,
     /** The process: its page-cache and shared-memory pages are read with process_vm_readv. */
     pid: number,
-  ): [number, number, number, number];
+    zeroHi: number,
+    zeroLo: number,
+  ): [number, number, number, number, number];
   /** The index's first n records sorted in place by (hash, frame): see src/index/radix-sort.ts. */
   sortIndex(hashHi: Uint32Array, hashLo: Uint32Array, pfnLo: Uint32Array, meta: Uint32Array, n: number): void;
   /**

@@ -77,6 +77,8 @@ export interface DirectIndexTarget {
   regionMeta(region: SourceRegion): { anon: number; file: number };
   /** The physical domain of the current source, null when it has no physical information. */
   readonly domain: number | null;
+  /** The hash of a zero-filled page. */
+  readonly zeroHash: { readonly hi: number; readonly lo: number };
   /** Completes records [from, index.length): marks the kernel's zero page among them. */
   finish(from: number): void;
 }
