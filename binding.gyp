@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "samepage_native",
-      "sources": ["native/samepage_native.c", "native/ksm_model.c"],
+      "sources": ["native/samepage_native.c", "native/ksm_model.c", "native/smaps_table.c"],
       "include_dirs": ["node_modules/xxhash-addon/xxHash"],
       "cflags": ["-O3", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "libraries": ["-lpthread"],

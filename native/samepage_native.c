@@ -32,6 +32,7 @@
 
 #include "ksm_model.h"
 #include "napi_args.h"
+#include "smaps_table.h"
 
 #ifdef SAMEPAGE_XXH_DISPATCH
 /* x86-64: xxHash's own run-time dispatch picks AVX2 or AVX-512 where the CPU has them. */
@@ -248,7 +249,7 @@ static double monotonic_us(void) {
  */
 #define SPIN_US 2000.0
 
-/* What the workers do in the current round: take tiles, or take files (readSmaps). */
+/* What the workers do in the current round: take tiles, or take files (readRegions). */
 static void (*round_fn)(unsigned char *buf) = take_tiles;
 
 static void *worker_main(void *arg) {
@@ -383,17 +384,15 @@ static napi_value hash_pages(napi_env env, napi_callback_info info) {
 
 
 /*
- * readSmaps(paths, threads) -> Array<string | number>: each /proc/PID/smaps read on the worker
- * pool and cut, as it is read, to the lines samepage parses: a VMA's header line, its Rss and
- * its VmFlags (a number: the errno of a file that could not be read). The kernel makes the
- * text by walking every resident page, a tenth of a scan's time, spread over the CPUs; and the
- * whole text, twenty-odd lines per VMA, is megabytes for a Chromium process, which samepage
- * would hold twice (bytes, then a string) only to drop most of it.
+ * readRegions(paths, threads) -> Array<table | number>: each /proc/PID/smaps read and parsed on
+ * the worker pool into a table of its VMAs (native/smaps_table.c); a number is the errno of a
+ * file that could not be read. The kernel writes smaps by walking every resident page (a tenth
+ * of a scan's time, spread over the CPUs here), and a Chromium process's text is megabytes, of
+ * which samepage needs three lines per VMA: the text is parsed as it is read and never kept.
  */
 typedef struct {
   const char *path;
-  char *data;
-  size_t len;
+  smaps_table_t table;
   int err;
 } file_job_t;
 
@@ -401,67 +400,55 @@ static file_job_t *file_jobs;
 static unsigned file_count;
 static atomic_uint next_file;
 
-/* A VMA's header starts with its start address in lower-case hex; every other line of smaps
- * starts with an upper-case field name. */
-static int smaps_line_kept(const char *line, size_t len) {
-  char c = line[0];
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')) return 1;
-  return (len >= 4 && memcmp(line, "Rss:", 4) == 0) || (len >= 8 && memcmp(line, "VmFlags:", 8) == 0);
-}
-
-/* Keeps the kept lines among data[len, have) at data[len...); returns where the unfinished
- * last line (no newline yet) now starts, moved right after what is kept. */
-static size_t smaps_filter(char *data, size_t len, size_t have, int at_end, size_t *kept) {
-  size_t pos = len;
-  for (;;) {
-    char *nl = memchr(data + pos, '\n', have - pos);
-    size_t end = nl != NULL ? (size_t)(nl - data) + 1 : (at_end ? have : pos);
-    if (end == pos) break;
-    if (smaps_line_kept(data + pos, end - pos)) {
-      memmove(data + len, data + pos, end - pos);
-      len += end - pos;
-    }
-    pos = end;
-  }
-  memmove(data + len, data + pos, have - pos);
-  *kept = len;
-  return len + (have - pos);
-}
-
 static void read_one(file_job_t *f) {
+  smaps_table_init(&f->table);
   int fd = open(f->path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     f->err = errno;
     return;
   }
-  const size_t piece = 64 << 10;
-  size_t cap = 2 * piece, have = 0;
-  f->data = malloc(cap);
+  /* Whole lines are parsed as they arrive; an unfinished last line waits for the next read. */
+  size_t cap = 64 << 10, have = 0;
+  char *buf = malloc(cap);
   for (;;) {
-    if (f->data == NULL) {
+    if (buf == NULL) {
       f->err = ENOMEM;
       break;
     }
-    if (cap - have < piece) {
-      char *more = realloc(f->data, cap * 2);
+    if (have == cap) { /* one line longer than the buffer: a path can be 4 KiB, a line more */
+      char *more = realloc(buf, cap * 2);
       if (more == NULL) {
-        free(f->data);
-        f->data = NULL;
+        free(buf);
+        buf = NULL;
         continue;
       }
-      f->data = more;
+      buf = more;
       cap *= 2;
     }
-    ssize_t rc = read(fd, f->data + have, cap - have);
+    ssize_t rc = read(fd, buf + have, cap - have);
     if (rc < 0 && errno == EINTR) continue;
     if (rc < 0) {
       f->err = errno;
       break;
     }
-    have = smaps_filter(f->data, f->len, have + (size_t)rc, rc == 0, &f->len);
-    if (rc == 0) break;
+    have += (size_t)rc;
+    size_t done = 0;
+    for (;;) {
+      char *nl = memchr(buf + done, '\n', have - done);
+      if (nl == NULL) break;
+      smaps_table_line(&f->table, buf + done, (size_t)(nl - buf) - done);
+      done = (size_t)(nl - buf) + 1;
+    }
+    if (rc == 0) {
+      smaps_table_line(&f->table, buf + done, have - done);
+      break;
+    }
+    memmove(buf, buf + done, have - done);
+    have -= done;
   }
+  free(buf);
   close(fd);
+  if (f->table.failed && f->err == 0) f->err = ENOMEM;
 }
 
 static void take_files(unsigned char *buf) {
@@ -473,21 +460,21 @@ static void take_files(unsigned char *buf) {
   }
 }
 
-static napi_value read_smaps(napi_env env, napi_callback_info info) {
+static napi_value read_regions(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   uint32_t n = 0, threads = 1;
   bool is_array = false;
   if (argc < 2 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array) {
-    napi_throw_type_error(env, NULL, "readSmaps: (paths, threads)");
+    napi_throw_type_error(env, NULL, "readRegions: (paths, threads)");
     return NULL;
   }
   CHECK(napi_get_array_length(env, argv[0], &n));
   CHECK(napi_get_value_uint32(env, argv[1], &threads));
   file_job_t *jobs = calloc(n ? n : 1, sizeof *jobs);
   if (jobs == NULL) {
-    napi_throw_error(env, NULL, "readSmaps: out of memory");
+    napi_throw_error(env, NULL, "readRegions: out of memory");
     return NULL;
   }
   int bad = 0;
@@ -517,8 +504,12 @@ static napi_value read_smaps(napi_env env, napi_callback_info info) {
   if (!bad && napi_create_array_with_length(env, n, &result) == napi_ok) {
     for (uint32_t i = 0; i < n; i++) {
       napi_value v;
-      napi_status st = jobs[i].err ? napi_create_int32(env, jobs[i].err, &v) : napi_create_string_latin1(env, jobs[i].data ? jobs[i].data : "", jobs[i].len, &v);
-      if (st != napi_ok || napi_set_element(env, result, i, v) != napi_ok) {
+      if (jobs[i].err) {
+        if (napi_create_int32(env, jobs[i].err, &v) != napi_ok) v = NULL;
+      } else {
+        v = smaps_table_to_js(env, &jobs[i].table);
+      }
+      if (v == NULL || napi_set_element(env, result, i, v) != napi_ok) {
         result = NULL;
         break;
       }
@@ -526,10 +517,10 @@ static napi_value read_smaps(napi_env env, napi_callback_info info) {
   }
   for (uint32_t i = 0; i < n; i++) {
     free((void *)jobs[i].path);
-    free(jobs[i].data);
+    smaps_table_free(&jobs[i].table);
   }
   free(jobs);
-  if (result == NULL) napi_throw_error(env, NULL, "readSmaps: bad arguments");
+  if (result == NULL) napi_throw_error(env, NULL, "readRegions: bad arguments");
   return result;
 }
 
@@ -842,7 +833,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"scanRange", NULL, scan_range, NULL, NULL, NULL, napi_default, NULL},
       {"sortIndex", NULL, sort_index, NULL, NULL, NULL, napi_default, NULL},
       {"modelPass", NULL, ksm_model_pass, NULL, NULL, NULL, napi_default, NULL},
-      {"readSmaps", NULL, read_smaps, NULL, NULL, NULL, napi_default, NULL},
+      {"readRegions", NULL, read_regions, NULL, NULL, NULL, napi_default, NULL},
+      {"parseSmapsTable", NULL, parse_smaps_table, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

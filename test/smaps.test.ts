@@ -1,9 +1,11 @@
-// The smaps parser walks the text by character codes (no string or match per line). Its
-// reference here is the plain reading of the format with regular expressions: both must give
-// the same regions for every process on this machine and for the odd lines the kernel can write.
+// The two smaps parsers: parseSmaps walks the text by character codes (no string or match per
+// line), and the native reader parses as it reads (native/smaps_table.c). The reference here is
+// the plain reading of the format with regular expressions: all three must give the same regions
+// for every process on this machine and for the odd lines the kernel can write.
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseSmaps } from '../src/live/smaps.js';
+import { parseSmaps, regionsFromTable } from '../src/live/smaps.js';
+import { nativeAddon } from '../src/native/native-addon.js';
 import { classifyRegion } from '../src/source/mapping-kind.js';
 import type { SourceRegion } from '../src/source/memory-source.js';
 import { systemPageSize } from '../src/util/system.js';
@@ -53,7 +55,13 @@ function referenceParse(text: string, pageSize: number): SourceRegion[] {
   return regions;
 }
 
-describe('parseSmaps', () => {
+/** The native parser's regions of the same text, or the JavaScript parser's where it is not built. */
+function nativeParse(text: string, pageSize: number): SourceRegion[] {
+  const native = nativeAddon();
+  return native === null ? parseSmaps(text, pageSize) : regionsFromTable(native.parseSmapsTable(text), pageSize);
+}
+
+describe('parseSmaps and the native smaps parser', () => {
   const pageSize = systemPageSize();
 
   it('reads every process on this machine as the regular expressions do', async () => {
@@ -71,9 +79,10 @@ describe('parseSmaps', () => {
       }
       const parsed = parseSmaps(text, pageSize);
       expect(parsed, `pid ${name}`).toEqual(referenceParse(text, pageSize));
+      expect(nativeParse(text, pageSize), `pid ${name}, native`).toEqual(parsed);
       processes++;
       regions += parsed.length;
-      if (Number(name) === fixture.pid) expect(parsed.some((r) => r.kind === 'shm' || r.perms.endsWith('s'))).toBe(true);
+      if (Number(name) === fixture.pid) expect(parsed.some((r) => r.kind === 'shmem')).toBe(true);
     }
     expect(processes).toBeGreaterThan(3);
     expect(regions).toBeGreaterThan(100);
@@ -107,6 +116,7 @@ describe('parseSmaps', () => {
     ].join('\n');
     const parsed = parseSmaps(text, 4096);
     expect(parsed).toEqual(referenceParse(text, 4096));
+    expect(nativeParse(text, 4096)).toEqual(parsed);
     expect(parsed.map((r) => [r.path, r.residentPages, r.ksmCompatible, r.mergeableNow])).toEqual([
       ['/tmp/a b (deleted)', 2, true, true],
       ['/dev/zero (deleted)', 1, false, false],

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { SourceRegion } from '../source/memory-source.js';
 import type { NativeAddon } from '../native/native-addon.js';
-import { parseSmaps } from './smaps.js';
+import { parseSmaps, regionsFromTable } from './smaps.js';
 
 
 /**
@@ -9,13 +9,22 @@ import { parseSmaps } from './smaps.js';
  * resident page of a process to write its smaps, so this is a tenth of a scan's time, worth
  * spreading over the CPUs: on the native reader's threads where it is built, else several
  * reads at once through Node's thread pool (four measured best on two cores: fs reads a /proc
- * file in pieces, with a trip through the event loop between them). The native reader keeps
- * only the lines parseSmaps reads (a sixth of the text). Each text is parsed as it
- * arrives and dropped, so only the parsed regions are kept. A process that cannot be read is
+ * file in pieces, with a trip through the event loop between them). The native reader parses
+ * each file as it reads it (native/smaps_table.c); without it each text is parsed as it
+ * arrives and dropped. Either way only the regions are kept. A process that cannot be read is
  * left out: reading it again at open gives the error its scan reports.
  */
 export async function readRegionsAhead(pids: readonly number[], pageSize: number, native: NativeAddon | null, threads: number): Promise<Map<number, SourceRegion[]>> {
   const regions = new Map<number, SourceRegion[]>();
+  if (native !== null) {
+    // Parsed where they are read: no text reaches JavaScript.
+    const tables = native.readRegions(pids.map((pid) => `/proc/${pid}/smaps`), threads);
+    pids.forEach((pid, i) => {
+      const table = tables[i];
+      if (table !== undefined && typeof table !== 'number') regions.set(pid, regionsFromTable(table, pageSize));
+    });
+    return regions;
+  }
   const keep = (pid: number, text: string): void => {
     try {
       regions.set(pid, parseSmaps(text, pageSize));
@@ -23,19 +32,6 @@ export async function readRegionsAhead(pids: readonly number[], pageSize: number
       // Left to the scan, which says why.
     }
   };
-  if (native !== null) {
-    // One file per thread per call, so that only that many texts are alive at once.
-    const perCall = Math.max(1, threads);
-    for (let from = 0; from < pids.length; from += perCall) {
-      const batch = pids.slice(from, from + perCall);
-      const texts = native.readSmaps(batch.map((pid) => `/proc/${pid}/smaps`), threads);
-      batch.forEach((pid, i) => {
-        const text = texts[i];
-        if (typeof text === 'string') keep(pid, text);
-      });
-    }
-    return regions;
-  }
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < pids.length) {

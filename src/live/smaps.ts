@@ -1,15 +1,20 @@
 import type { SourceRegion } from '../source/memory-source.js';
 import { classifyRegion } from '../source/mapping-kind.js';
 
+/** VmFlags as bits (native/smaps_table.h has the same). */
+const KSM_INCOMPATIBLE = 1; // sh ms pf io de ht mm dp: mm/ksm.c ksm_compatible() refuses the VMA
+const SPECIAL = 2; // pf io mm: mappings that hold no ordinary pages
+const SHARED = 4; // sh ms
+const MERGEABLE = 8; // mg: marked mergeable today
+
 /** A VmFlags mnemonic as one number: its two characters' codes. */
 const flag = (name: string): number => (name.charCodeAt(0) << 8) | name.charCodeAt(1);
-
-/** VmFlags that make KSM ignore a VMA (mm/ksm.c ksm_compatible(): shared, PFN/IO/mixed maps, hugetlb, ...). */
-const KSM_INCOMPATIBLE_FLAGS = new Set(['sh', 'ms', 'pf', 'io', 'de', 'ht', 'mm', 'dp'].map(flag));
-/** VmFlags of mappings that hold no ordinary pages. */
-const SPECIAL_FLAGS = new Set(['pf', 'io', 'mm'].map(flag));
-const SHARED_FLAGS = new Set(['sh', 'ms'].map(flag));
-const MERGEABLE_FLAG = flag('mg');
+const FLAG_BITS = new Map<number, number>([
+  ...['sh', 'ms'].map((f): [number, number] => [flag(f), KSM_INCOMPATIBLE | SHARED]),
+  ...['pf', 'io', 'mm'].map((f): [number, number] => [flag(f), KSM_INCOMPATIBLE | SPECIAL]),
+  ...['de', 'ht', 'dp'].map((f): [number, number] => [flag(f), KSM_INCOMPATIBLE]),
+  [flag('mg'), MERGEABLE],
+]);
 
 /**
  * Strings of their own for paths and permissions, shared by every region (and process) that
@@ -27,6 +32,64 @@ function ownPath(path: string): string {
   return own;
 }
 const permsByCode = new Map<number, string>();
+function permsOf(code: number): string {
+  let perms = permsByCode.get(code);
+  if (perms === undefined) {
+    perms = String.fromCharCode(code >>> 24, (code >>> 16) & 255, (code >>> 8) & 255, code & 255);
+    permsByCode.set(code, perms);
+  }
+  return perms;
+}
+
+/**
+ * The VMAs of one smaps as the native reader parses them (native/smaps_table.c): per VMA
+ * numbers[5i ..] = start, end, offset, inode, Rss in kB (-1: no Rss line); vmFlags[i] the
+ * VmFlags bits (-1: no VmFlags line); perms[i] the four permission characters; paths[i].
+ */
+export interface SmapsTable {
+  numbers: Float64Array;
+  vmFlags: Int32Array;
+  perms: Uint32Array;
+  paths: string[];
+}
+
+/** The regions of a table from the native reader: the same as parseSmaps of the text. */
+export function regionsFromTable(table: SmapsTable, pageSize: number): SourceRegion[] {
+  const regions: SourceRegion[] = [];
+  const { numbers, vmFlags, perms, paths: names } = table;
+  for (let i = 0; i < vmFlags.length; i++) {
+    const path = names[i] ?? '';
+    const region = newRegion(numbers[5 * i] as number, numbers[5 * i + 1] as number, permsOf(perms[i] as number), numbers[5 * i + 2] as number, numbers[5 * i + 3] as number, path.length > 0 ? ownPath(path) : '');
+    const rss = numbers[5 * i + 4] as number;
+    if (rss >= 0) region.residentPages = Math.ceil((rss * 1024) / pageSize);
+    const bits = vmFlags[i] as number;
+    if (bits >= 0) applyVmFlags(region, bits);
+    regions.push(region);
+  }
+  return regions;
+}
+
+function newRegion(start: number, end: number, perms: string, offset: number, inode: number, path: string): SourceRegion {
+  return {
+    start,
+    end,
+    perms,
+    offset,
+    inode,
+    path,
+    kind: classifyRegion(path, perms.charCodeAt(3) === 0x73 /* s */, false),
+    ksmCompatible: null,
+    mergeableNow: null,
+    residentPages: null,
+  };
+}
+
+function applyVmFlags(region: SourceRegion, bits: number): void {
+  region.kind = classifyRegion(region.path, (bits & SHARED) !== 0, (bits & SPECIAL) !== 0);
+  const compatible = (bits & KSM_INCOMPATIBLE) === 0 && region.kind !== 'special';
+  region.ksmCompatible = compatible;
+  region.mergeableNow = (bits & MERGEABLE) !== 0 && compatible;
+}
 
 /** Largest address a JS number holds exactly; [vsyscall] lies above it and is skipped. */
 const MAX_ADDRESS = Number.MAX_SAFE_INTEGER;
@@ -57,7 +120,7 @@ export function parseSmaps(text: string, pageSize: number): SourceRegion[] {
       if (text.startsWith('Rss:', line)) {
         current.residentPages = Math.ceil((parseKb(text, line + 4, end) * 1024) / pageSize);
       } else if (text.startsWith('VmFlags:', line)) {
-        applyVmFlags(current, text, line + 8, end);
+        applyVmFlags(current, vmFlagBits(text, line + 8, end));
       }
     }
     line = end + 1;
@@ -81,12 +144,11 @@ function parseHeader(text: string, from: number, end: number): SourceRegion | nu
   for (; i < end && isLowerHex(text.charCodeAt(i)); i++, stopDigits++) stop = stop * 16 + hexValue(text.charCodeAt(i));
   if (stopDigits === 0 || text.charCodeAt(i++) !== SPACE) return undefined;
   // Permissions: exactly four characters that are not white space.
-  const permsFrom = i;
   let permsCode = 0;
   for (let k = 0; k < 4; k++, i++) {
     const p = text.charCodeAt(i);
     if (i >= end || isSpace(p)) return undefined;
-    permsCode = permsCode * 256 + p;
+    permsCode = permsCode * 256 + p; // stays below 2^32: Latin-1 codes
   }
   if (text.charCodeAt(i++) !== SPACE) return undefined;
   let offset = 0;
@@ -103,31 +165,12 @@ function parseHeader(text: string, from: number, end: number): SourceRegion | nu
   if (stop > MAX_ADDRESS) return null;
   while (i < end && isSpace(text.charCodeAt(i))) i++;
   const path = i < end ? ownPath(text.slice(i, end)) : '';
-  let perms = permsByCode.get(permsCode);
-  if (perms === undefined) {
-    perms = Buffer.from(text.slice(permsFrom, permsFrom + 4), 'latin1').toString('latin1');
-    permsByCode.set(permsCode, perms);
-  }
-  return {
-    start,
-    end: stop,
-    perms,
-    offset,
-    inode,
-    path,
-    kind: classifyRegion(path, perms.charCodeAt(3) === 0x73 /* s */, false),
-    ksmCompatible: null,
-    mergeableNow: null,
-    residentPages: null,
-  };
+  return newRegion(start, stop, permsOf(permsCode), offset, inode, path);
 }
 
-/** The two-letter mnemonics after "VmFlags:", judged without making a string of any. */
-function applyVmFlags(region: SourceRegion, text: string, from: number, end: number): void {
-  let compatible = true;
-  let special = false;
-  let shared = false;
-  let mergeable = false;
+/** The bits of the two-letter mnemonics after "VmFlags:", judged without making a string of any. */
+function vmFlagBits(text: string, from: number, end: number): number {
+  let bits = 0;
   let i = from;
   for (;;) {
     while (i < end && isSpace(text.charCodeAt(i))) i++;
@@ -135,16 +178,9 @@ function applyVmFlags(region: SourceRegion, text: string, from: number, end: num
     const wordFrom = i;
     while (i < end && !isSpace(text.charCodeAt(i))) i++;
     if (i - wordFrom !== 2) continue;
-    const f = (text.charCodeAt(wordFrom) << 8) | text.charCodeAt(wordFrom + 1);
-    if (KSM_INCOMPATIBLE_FLAGS.has(f)) compatible = false;
-    if (SPECIAL_FLAGS.has(f)) special = true;
-    if (SHARED_FLAGS.has(f)) shared = true;
-    if (f === MERGEABLE_FLAG) mergeable = true;
+    bits |= FLAG_BITS.get((text.charCodeAt(wordFrom) << 8) | text.charCodeAt(wordFrom + 1)) ?? 0;
   }
-  region.kind = classifyRegion(region.path, shared, special);
-  if (region.kind === 'special') compatible = false;
-  region.ksmCompatible = compatible;
-  region.mergeableNow = mergeable && compatible;
+  return bits;
 }
 
 /** The first number followed by "kB" (as /(\d+)\s*kB/), or 0. */

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import type { SmapsTable } from '../live/smaps.js';
 
 /** The optional native hot path (native/samepage_native.c), built by `npm ci` with node-gyp. */
 export interface NativeAddon {
@@ -61,10 +62,12 @@ export interface NativeAddon {
     domainFiles: Int32Array,
   ): [number, number];
   /**
-   * Each /proc/PID/smaps read on the reader's threads, cut to the lines parseSmaps uses
-   * (header, Rss, VmFlags); a number is the errno of one that failed.
+   * Each /proc/PID/smaps read and parsed on the reader's threads into a table of its VMAs
+   * (src/live/smaps.ts, regionsFromTable); a number is the errno of one that failed.
    */
-  readSmaps(paths: string[], threads: number): Array<string | number>;
+  readRegions(paths: string[], threads: number): Array<SmapsTable | number>;
+  /** The table of a smaps text already read: the native parser on its own (tests). */
+  parseSmapsTable(text: string): SmapsTable;
 }
 
 let loaded: NativeAddon | null | undefined;
