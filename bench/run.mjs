@@ -320,10 +320,10 @@ async function stopHolders(set) {
 // ---------------------------------------------------------------------------------------------
 // Running the two sides
 
-function runCapture(cmd, args) {
+function runCapture(cmd, args, env = process.env) {
   return new Promise((res, rej) => {
     const t0 = performance.now();
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -345,16 +345,19 @@ async function runReference(bin, method, pids) {
 const HAS_GNU_TIME = spawnSync('/usr/bin/time', ['-f', '%M', 'true'], { encoding: 'utf8' }).status === 0;
 
 async function runSamepage(dir, selection) {
+  // Run as a user runs it: the file itself, whose #! line gives Node its heap flags (they only
+  // fully work on the command line), with the `node` that runs this bench first on the PATH.
   const bin = join(dir, 'bin', 'samepage.js');
-  const args = [bin, 'scan', '--json', '--no-progress', ...selection];
+  const args = ['scan', '--json', '--no-progress', ...selection];
+  const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` };
   let r;
   let gnuTimeKiB = null;
   if (HAS_GNU_TIME) {
     const out = join(workDir, `time-${process.pid}.txt`);
-    r = await runCapture('/usr/bin/time', ['-f', '%M', '-o', out, process.execPath, ...args]);
+    r = await runCapture('/usr/bin/time', ['-f', '%M', '-o', out, bin, ...args], env);
     gnuTimeKiB = Number(readFileSync(out, 'latin1').trim().split('\n').pop());
   } else {
-    r = await runCaptureWithHwm(process.execPath, args);
+    r = await runCaptureWithHwm(bin, args, env);
     gnuTimeKiB = r.hwmKiB;
   }
   if (r.code !== 0 && r.code !== 1) throw new Error(`samepage exited ${r.code ?? r.signal}: ${r.stderr.trim()}`);
@@ -378,10 +381,10 @@ async function runSamepage(dir, selection) {
 }
 
 // Without GNU time: samples VmHWM of the child every 20 ms (a lower bound of its peak).
-function runCaptureWithHwm(cmd, args) {
+function runCaptureWithHwm(cmd, args, env = process.env) {
   return new Promise((res, rej) => {
     const t0 = performance.now();
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '';
     let stderr = '';
     let hwmKiB = 0;
