@@ -31,13 +31,48 @@ void smaps_table_free(smaps_table_t *t) {
   smaps_table_init(t);
 }
 
+/*
+ * A run of hexadecimal or decimal digits as the nearest double, as parseInt(s, 16) and
+ * Number(s) give it: read exactly, then rounded once (a file offset or an NFS inode can pass
+ * 2^53). Returns the number of digits, or 0 for a run no smaps line has (none, or wider than
+ * 64 bits), which makes the line not a header.
+ */
+static size_t parse_hex(const unsigned char *s, size_t len, double *out) {
+  uint64_t v = 0;
+  size_t n = 0;
+  while (n < len && is_lower_hex(s[n])) n++;
+  if (n == 0 || n > 16) return 0; /* more than 64 bits: not a line smaps writes */
+  for (size_t k = 0; k < n; k++) v = v * 16 + (uint64_t)hex_value(s[k]);
+  *out = (double)v;
+  return n;
+}
+
+static size_t parse_dec(const unsigned char *s, size_t len, double *out) {
+  uint64_t v = 0;
+  size_t n = 0;
+  while (n < len && is_digit(s[n])) n++;
+  if (n == 0 || n > 20) return 0; /* an inode is 64 bits: at most 20 digits */
+  if (n == 20) {                   /* may not fit in 64 bits: let strtod round it */
+    char digits[21];
+    memcpy(digits, s, 20);
+    digits[20] = 0;
+    *out = strtod(digits, NULL);
+    return n;
+  }
+  for (size_t k = 0; k < n; k++) v = v * 10 + (uint64_t)(s[k] - '0');
+  *out = (double)v;
+  return n;
+}
+
 /* A header line: 1 with *v filled, 0 when the line is not a header. */
 static int parse_header(const unsigned char *s, size_t len, smaps_vma_t *v) {
   size_t i = 0, digits;
   double start = 0, stop = 0, offset = 0, inode = 0;
-  for (digits = 0; i < len && is_lower_hex(s[i]); i++, digits++) start = start * 16 + hex_value(s[i]);
+  digits = parse_hex(s, len, &start);
+  i += digits;
   if (digits == 0 || i >= len || s[i++] != '-') return 0;
-  for (digits = 0; i < len && is_lower_hex(s[i]); i++, digits++) stop = stop * 16 + hex_value(s[i]);
+  digits = parse_hex(s + i, len - i, &stop);
+  i += digits;
   if (digits == 0 || i >= len || s[i++] != ' ') return 0;
   uint32_t perms = 0;
   for (int k = 0; k < 4; k++, i++) {
@@ -45,12 +80,14 @@ static int parse_header(const unsigned char *s, size_t len, smaps_vma_t *v) {
     perms = perms << 8 | s[i];
   }
   if (i >= len || s[i++] != ' ') return 0;
-  for (digits = 0; i < len && is_lower_hex(s[i]); i++, digits++) offset = offset * 16 + hex_value(s[i]);
+  digits = parse_hex(s + i, len - i, &offset);
+  i += digits;
   if (digits == 0 || i >= len || s[i++] != ' ') return 0;
   size_t dev = i;
   while (i < len && !is_space(s[i])) i++;
   if (i == dev || i >= len || s[i++] != ' ') return 0;
-  for (digits = 0; i < len && is_digit(s[i]); i++, digits++) inode = inode * 10 + (s[i] - '0');
+  digits = parse_dec(s + i, len - i, &inode);
+  i += digits;
   if (digits == 0) return 0;
   while (i < len && is_space(s[i])) i++;
   v->start = start;
@@ -130,7 +167,7 @@ static int add_vma(smaps_table_t *t, const smaps_vma_t *v, const unsigned char *
   smaps_vma_t *into = &t->vmas[t->count];
   *into = *v;
   into->path_at = t->paths_len;
-  memcpy(t->paths + t->paths_len, path, v->path_len);
+  if (v->path_len > 0) memcpy(t->paths + t->paths_len, path, v->path_len);
   t->paths_len += v->path_len;
   t->current = (long)t->count++;
   return 0;

@@ -13,7 +13,8 @@ import { startPagefill, stopAllFixtures } from './support/fixtures.js';
 
 afterAll(stopAllFixtures);
 
-const HEADER = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) (\S+) (\d+)\s*(.*)$/;
+// The path is the rest of the line, whatever it holds: the kernel escapes only newlines in it.
+const HEADER = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) (\S+) (\d+)\s*([\s\S]*)$/;
 const INCOMPATIBLE = new Set(['sh', 'ms', 'pf', 'io', 'de', 'ht', 'mm', 'dp']);
 const SPECIAL = new Set(['pf', 'io', 'mm']);
 
@@ -95,6 +96,9 @@ describe('parseSmaps and the native smaps parser', () => {
       'Size:                 12 kB',
       'Rss:                   8 kB',
       'VmFlags: rd wr mr mw me ac mg',
+      // An offset and an inode beyond 2^53 (a device's mapping, an NFS file id), a \r in a path.
+      '7f0000002000-7f0000003000 r--p 1300babc09842889 00:2f 1152921504606846977 /mnt/nfs/a\rb',
+      'Rss:                   4 kB',
       // Shared memory: not for KSM.
       '7f0000003000-7f0000004000 rw-s 00000000 00:01 42                         /dev/zero (deleted)',
       'Rss:                   4 kB',
@@ -117,8 +121,10 @@ describe('parseSmaps and the native smaps parser', () => {
     const parsed = parseSmaps(text, 4096);
     expect(parsed).toEqual(referenceParse(text, 4096));
     expect(nativeParse(text, 4096)).toEqual(parsed);
+    expect([parsed[1]?.offset, parsed[1]?.inode]).toEqual([parseInt('1300babc09842889', 16), Number('1152921504606846977')]);
     expect(parsed.map((r) => [r.path, r.residentPages, r.ksmCompatible, r.mergeableNow])).toEqual([
       ['/tmp/a b (deleted)', 2, true, true],
+      ['/mnt/nfs/a\rb', 1, null, null],
       ['/dev/zero (deleted)', 1, false, false],
       ['', 0, null, null],
       ['/dev/mem', null, false, false],

@@ -135,14 +135,14 @@ export function parseSmaps(text: string, pageSize: number): SourceRegion[] {
  */
 function parseHeader(text: string, from: number, end: number): SourceRegion | null | undefined {
   let i = from;
-  let start = 0;
-  let startDigits = 0;
-  for (; i < end && isLowerHex(text.charCodeAt(i)); i++, startDigits++) start = start * 16 + hexValue(text.charCodeAt(i));
-  if (startDigits === 0 || text.charCodeAt(i++) !== 0x2d /* - */) return undefined;
-  let stop = 0;
-  let stopDigits = 0;
-  for (; i < end && isLowerHex(text.charCodeAt(i)); i++, stopDigits++) stop = stop * 16 + hexValue(text.charCodeAt(i));
-  if (stopDigits === 0 || text.charCodeAt(i++) !== SPACE) return undefined;
+  const startTo = hexRunEnd(text, i, end);
+  if (startTo === i || text.charCodeAt(startTo) !== 0x2d /* - */) return undefined;
+  const start = hexValueOf(text, i, startTo);
+  i = startTo + 1;
+  const stopTo = hexRunEnd(text, i, end);
+  if (stopTo === i || text.charCodeAt(stopTo) !== SPACE) return undefined;
+  const stop = hexValueOf(text, i, stopTo);
+  i = stopTo + 1;
   // Permissions: exactly four characters that are not white space.
   let permsCode = 0;
   for (let k = 0; k < 4; k++, i++) {
@@ -151,21 +151,46 @@ function parseHeader(text: string, from: number, end: number): SourceRegion | nu
     permsCode = permsCode * 256 + p; // stays below 2^32: Latin-1 codes
   }
   if (text.charCodeAt(i++) !== SPACE) return undefined;
-  let offset = 0;
-  let offsetDigits = 0;
-  for (; i < end && isLowerHex(text.charCodeAt(i)); i++, offsetDigits++) offset = offset * 16 + hexValue(text.charCodeAt(i));
-  if (offsetDigits === 0 || text.charCodeAt(i++) !== SPACE) return undefined;
+  const offsetTo = hexRunEnd(text, i, end);
+  if (offsetTo === i || text.charCodeAt(offsetTo) !== SPACE) return undefined;
+  const offset = hexValueOf(text, i, offsetTo);
+  i = offsetTo + 1;
   const devFrom = i;
   while (i < end && !isSpace(text.charCodeAt(i))) i++;
   if (i === devFrom || text.charCodeAt(i++) !== SPACE) return undefined;
-  let inode = 0;
-  let inodeDigits = 0;
-  for (; i < end && isDigit(text.charCodeAt(i)); i++, inodeDigits++) inode = inode * 10 + (text.charCodeAt(i) - 0x30);
-  if (inodeDigits === 0) return undefined;
+  const inodeFrom = i;
+  while (i < end && isDigit(text.charCodeAt(i))) i++;
+  if (i === inodeFrom || i - inodeFrom > 20) return undefined; // an inode is 64 bits
+  const inode = decimalValueOf(text, inodeFrom, i);
   if (stop > MAX_ADDRESS) return null;
   while (i < end && isSpace(text.charCodeAt(i))) i++;
   const path = i < end ? ownPath(text.slice(i, end)) : '';
   return newRegion(start, stop, permsOf(permsCode), offset, inode, path);
+}
+
+/** Where a run of hexadecimal digits from `from` ends; `from` for none or more than 16 (64 bits). */
+function hexRunEnd(text: string, from: number, end: number): number {
+  let i = from;
+  while (i < end && isLowerHex(text.charCodeAt(i))) i++;
+  return i - from > 16 ? from : i;
+}
+
+/**
+ * Digits as the nearest double, as parseInt and Number give it: summed exactly while below
+ * 2^53, else converted by them (a file offset or an NFS inode can pass 2^53).
+ */
+function hexValueOf(text: string, from: number, to: number): number {
+  if (to - from > 13) return parseInt(text.slice(from, to), 16);
+  let v = 0;
+  for (let i = from; i < to; i++) v = v * 16 + hexValue(text.charCodeAt(i));
+  return v;
+}
+
+function decimalValueOf(text: string, from: number, to: number): number {
+  if (to - from > 15) return Number(text.slice(from, to));
+  let v = 0;
+  for (let i = from; i < to; i++) v = v * 10 + (text.charCodeAt(i) - 0x30);
+  return v;
 }
 
 /** The bits of the two-letter mnemonics after "VmFlags:", judged without making a string of any. */
