@@ -117,6 +117,7 @@ describe.skipIf(nativeAddon() === null)('the native KSM model pass', () => {
     ['use_zero_pages', { useZeroPages: true }],
     ['max_page_sharing 2', { maxPageSharing: 2 }],
     ['max_page_sharing 17', { maxPageSharing: 17 }],
+    ['max_page_sharing 2^32 + 1', { maxPageSharing: 2 ** 32 + 1 }],
     ['no physical information', { physical: null }],
     ['use_zero_pages, no physical information', { useZeroPages: true, physical: null }],
   ];

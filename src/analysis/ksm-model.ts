@@ -81,11 +81,13 @@ export function runKsmModel(index: PageIndex, opts: ModelOptions): ModelResult {
   // Which domains' questions the native pass answers itself; the others come back deferred.
   const domainFiles = opts.physical instanceof PhysicalDomains ? opts.physical.domainFiles() : new Int32Array(2 * MAX_DOMAINS).fill(-1);
   const groups = new ContentGroups(index, opts, result.content, result.scopes);
+  // The native pass takes 32 bits; no content has 2^32 mappings, so a larger limit is the same.
+  const maxPageSharing = Math.min(opts.maxPageSharing, 0xffff_ffff);
   const n = index.length;
   for (let from = 0; from < n; ) {
     const [next, pairs] = native.modelPass(
       index.hashHi, index.hashLo, index.pfnLo, index.meta, from, n, kinds, procs, opts.zeroHash.hi, opts.zeroHash.lo,
-      opts.useZeroPages ? 1 : 0, opts.maxPageSharing, opts.physical !== null ? 1 : 0, counters, deferred, domainFiles,
+      opts.useZeroPages ? 1 : 0, maxPageSharing, opts.physical !== null ? 1 : 0, counters, deferred, domainFiles,
     );
     for (let i = 0; i < pairs; i++) {
       const a = deferred[2 * i] as number;
