@@ -818,16 +818,25 @@ static napi_value sort_index(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * The version of this file's interface to src/native/native-addon.ts (NATIVE_ABI there): bump
+ * both when a function's arguments or results change, so that an addon built from older
+ * sources is refused (and the JavaScript path used) instead of called wrongly.
+ */
+#define SAMEPAGE_NATIVE_ABI 2
+
 static napi_value init(napi_env env, napi_value exports) {
 #ifdef M_MMAP_THRESHOLD
   /*
    * glibc raises its mmap threshold each time a large block is freed, after which blocks of
-   * up to that size (smaps texts, their Buffers: megabytes for Chromium) come from the heap
-   * and stay resident once freed. A fixed threshold returns them: 11 MiB less at the peak of
-   * a scan of Chromium.
+   * up to that size come from the heap and stay resident once freed. A fixed threshold returns
+   * them: 11 MiB less at the peak of a scan of Chromium when its smaps texts (megabytes) still
+   * went through JavaScript; the index's arrays, replaced when they grow, are such blocks too.
    */
   mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 #endif
+  napi_value abi;
+  if (napi_create_uint32(env, SAMEPAGE_NATIVE_ABI, &abi) != napi_ok) return NULL;
   napi_property_descriptor props[] = {
       {"hashPages", NULL, hash_pages, NULL, NULL, NULL, napi_default, NULL},
       {"scanRange", NULL, scan_range, NULL, NULL, NULL, napi_default, NULL},
@@ -835,6 +844,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"modelPass", NULL, ksm_model_pass, NULL, NULL, NULL, napi_default, NULL},
       {"readRegions", NULL, read_regions, NULL, NULL, NULL, napi_default, NULL},
       {"parseSmapsTable", NULL, parse_smaps_table, NULL, NULL, NULL, napi_default, NULL},
+      {"abi", NULL, NULL, NULL, NULL, abi, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import type { Selection } from './live/select.js';
 import { EXIT_ERROR, EXIT_OK, readVersion, type Io } from './commands/common.js';
 import { UserError } from './util/errors.js';
+import { nativeAddonProblem } from './native/native-addon.js';
 
 export { EXIT_ERROR, EXIT_OK, EXIT_PARTIAL } from './commands/common.js';
 
@@ -183,6 +184,8 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
 }
 
 async function run(command: () => number | Promise<number>, io: Io): Promise<number> {
+  const problem = nativeAddonProblem();
+  if (problem !== null) io.stderr.write(`samepage: warning: ${problem}\n`);
   try {
     return await command();
   } catch (err) {

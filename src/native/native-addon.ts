@@ -1,8 +1,15 @@
 import { createRequire } from 'node:module';
 import type { SmapsTable } from '../live/smaps.js';
 
+/**
+ * The version of the interface to native/samepage_native.c (SAMEPAGE_NATIVE_ABI there): an
+ * addon built from other sources (a pull without `npm ci`) is not used.
+ */
+export const NATIVE_ABI = 2;
+
 /** The optional native hot path (native/samepage_native.c), built by `npm ci` with node-gyp. */
 export interface NativeAddon {
+  readonly abi: number;
   /** XXH3-64 of `count` pages of `data`, into hi[out + i] / lo[out + i]. */
   hashPages(data: Uint8Array, count: number, pageSize: number, hi: Uint32Array, lo: Uint32Array, out: number): void;
   /**
@@ -71,20 +78,31 @@ export interface NativeAddon {
 }
 
 let loaded: NativeAddon | null | undefined;
+let problem: string | null = null;
 
-/** The addon, or null where it was not built (the JavaScript path then does the same work, slower). */
+/**
+ * The addon, or null where it was not built or is out of date (the JavaScript path then does
+ * the same work, slower).
+ */
 export function nativeAddon(): NativeAddon | null {
   if (loaded === undefined) {
-    if (process.env['SAMEPAGE_NO_NATIVE']) {
-      loaded = null;
-    } else {
+    loaded = null;
+    if (!process.env['SAMEPAGE_NO_NATIVE']) {
+      let addon: NativeAddon | null = null;
       try {
-        const require = createRequire(import.meta.url);
-        loaded = require('../../build/Release/samepage_native.node') as NativeAddon;
+        addon = createRequire(import.meta.url)('../../build/Release/samepage_native.node') as NativeAddon;
       } catch {
-        loaded = null;
+        // Not built: `npm ci` said so when it could not build it.
       }
+      if (addon !== null && addon.abi === NATIVE_ABI) loaded = addon;
+      else if (addon !== null) problem = "the native reader in build/ is out of date (run 'npm ci'); the slower JavaScript reader is used";
     }
   }
   return loaded;
+}
+
+/** Why an addon that is there is not used, or null. */
+export function nativeAddonProblem(): string | null {
+  nativeAddon();
+  return problem;
 }
