@@ -345,7 +345,7 @@ async function runReference(bin, method, pids) {
 const HAS_GNU_TIME = spawnSync('/usr/bin/time', ['-f', '%M', 'true'], { encoding: 'utf8' }).status === 0;
 
 async function runSamepage(dir, selection) {
-  // Run as a user runs it: the file itself, whose #! line gives Node its heap flags (they only
+  // Run as a user runs it: the file itself, which starts Node with its heap flags (they only
   // fully work on the command line), with the `node` that runs this bench first on the PATH.
   const bin = join(dir, 'bin', 'samepage.js');
   const args = ['scan', '--json', '--no-progress', ...selection];
