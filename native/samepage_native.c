@@ -196,6 +196,20 @@ static void run_tile(tile_t *t, unsigned char *buf) {
     }
     hash_buffer(buf, filled, ps, t->hi + first_record, t->lo + first_record);
   }
+  /*
+   * process_vm_readv names the process by its number. Had it exited after the pagemap read and
+   * its number gone to a new process, the pages read would be the new one's: its pagemap, opened
+   * on the old process, then reads nothing, and the tile fails as for a process gone.
+   */
+  int by_pid = 0;
+  for (uint32_t k = 0; k < runs && !by_pid; k++) by_pid = t->run_pinnable[k] && t->pin_pid > 0;
+  if (by_pid) {
+    uint64_t e;
+    ssize_t rc;
+    do rc = pread(t->pm_fd, &e, 8, (off_t)(t->first_vpage * 8));
+    while (rc < 0 && errno == EINTR);
+    if (rc != 8) t->err = rc < 0 ? errno : ESRCH;
+  }
 }
 
 /*
