@@ -300,6 +300,36 @@ async function startHolders(bin, totalGiB, procs, seed) {
   return { holders, children: started, perMiB };
 }
 
+/** CPU time used by anything (jiffies, all CPUs), and all time. */
+function cpuTimes() {
+  const f = readFileSync('/proc/stat', 'latin1').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  const idle = (f[3] ?? 0) + (f[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+/**
+ * Waits until the machine is quiet: less than 3% of all CPUs busy over a second, at most
+ * `maxMs`. Starting the test processes, and freeing the last size's (on a virtual machine the
+ * guest may hand freed memory back to the host), keeps kernel threads busy for seconds after;
+ * samepage uses every CPU and the C reference one, so such work slows samepage alone.
+ */
+async function waitForQuiet(maxMs = 60_000) {
+  const t0 = performance.now();
+  const samples = [cpuTimes()];
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 250));
+    samples.push(cpuTimes());
+    if (samples.length > 5) samples.shift();
+    const first = samples[0];
+    const last = samples[samples.length - 1];
+    const busyPercent = last.total > first.total ? (100 * (last.busy - first.busy)) / (last.total - first.total) : 0;
+    const waitedMs = performance.now() - t0;
+    if (samples.length === 5 && busyPercent < 3) return { quiet: true, waitedMs, busyPercent };
+    if (waitedMs >= maxMs) return { quiet: false, waitedMs, busyPercent };
+  }
+}
+
 /** Kills the test processes and waits until they are gone, so their memory is free again. */
 async function stopHolders(set) {
   await Promise.all(
@@ -536,6 +566,8 @@ async function main() {
     const set = await startHolders(bins.memhold, size, opts.procs, seed++);
     log(`  resident after ${fmt((performance.now() - t0) / 1000, 1)} s`);
     try {
+      const quiet = await waitForQuiet();
+      log(`  ${quiet.quiet ? 'quiet' : 'still busy'} after ${fmt(quiet.waitedMs / 1000, 1)} s (CPU use ${fmt(quiet.busyPercent, 1)}% of all CPUs over the last second)`);
       const pids = set.holders.map((h) => h.pid);
       const s = await measure(bins, opts, pids, pids.flatMap((p) => ['--pid', String(p)]), `${size} GiB`, opts.cMethods ?? ['vmreadv', 'pread']);
       s.sizeGiB = size;
