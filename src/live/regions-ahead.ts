@@ -3,7 +3,6 @@ import type { SourceRegion } from '../source/memory-source.js';
 import type { NativeAddon } from '../native/native-addon.js';
 import { parseSmaps, regionsFromTable } from './smaps.js';
 
-
 /**
  * Reads /proc/PID/smaps of many processes before their pages are read. The kernel walks every
  * resident page of a process to write its smaps, so this is a tenth of a scan's time, worth

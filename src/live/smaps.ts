@@ -130,8 +130,9 @@ export function parseSmaps(text: string, pageSize: number): SourceRegion[] {
 
 /**
  * "start-end perms offset dev inode   path" (the regular expression
- * /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) (\S+) (\d+)\s*(.*)$/): the region, null when
- * the VMA lies above MAX_ADDRESS, undefined when the line is not a header.
+ * /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) (\S+) (\d+)\s*([^\n]*)$/, with no number wider
+ * than 64 bits, and the path the rest of the line: the kernel escapes only newlines in it):
+ * the region, null when the VMA lies above MAX_ADDRESS, undefined when the line is not one.
  */
 function parseHeader(text: string, from: number, end: number): SourceRegion | null | undefined {
   let i = from;
