@@ -10,9 +10,11 @@ import { DEFAULT_KSM_SETTINGS, readKsmSettings, type KsmSettings } from '../anal
 import type { ProgressReporter, ScanResult, SourceOpener } from '../scan/scan.js';
 import { buildReport } from '../report/build-report.js';
 import { renderJson } from '../reporters/json.js';
+import { skipLines } from '../reporters/skip-lines.js';
 import { nativeAddon } from '../native/native-addon.js';
 import { isRoot, systemPageSize } from '../util/system.js';
 import { EXIT_NO_PERMISSION, UserError } from '../util/errors.js';
+import { groupedReasons, isBenignSkip, type Skipped } from '../source/skipped.js';
 
 export const EXIT_OK = 0;
 export const EXIT_PARTIAL = 1;
@@ -50,14 +52,16 @@ export interface LiveOpeners {
   pageSize: number;
   /** The kernel's physical page information, when root. */
   physical: KernelPhysicalPages | null;
+  /** What the selection matched but will not read (kernel threads, zombies, samepage's own chain). */
+  notScanned: Skipped[];
   /** Reads every process's smaps now, several at a time, for the scan to use; returns when it began: the scan's start. */
   readRegionsAhead(): Promise<number>;
   close(): void;
 }
 
 export function liveOpeners(selection: Selection, threads: number, io: Io): LiveOpeners {
-  const infos = selectProcesses(selection, process.pid);
-  if (infos.length === 0) throw new UserError('no process matches the selection');
+  const { processes, notScanned } = selectProcesses(selection, process.pid);
+  const infos = processes.map((p) => p.info);
   const root = isRoot();
   const pageSize = systemPageSize();
   const physical = root ? KernelPhysicalPages.tryOpen() : null;
@@ -70,9 +74,10 @@ export function liveOpeners(selection: Selection, threads: number, io: Io): Live
   const native = nativeAddon();
   let ahead = new Map<number, SourceRegion[]>();
   return {
-    openers: infos.map((info) => ({
+    openers: processes.map(({ info, named }) => ({
       label: `pid ${info.pid} (${info.command})`,
       pid: info.pid,
+      named,
       open: () => {
         const regions = ahead.get(info.pid) ?? null;
         ahead.delete(info.pid);
@@ -82,6 +87,7 @@ export function liveOpeners(selection: Selection, threads: number, io: Io): Live
     root,
     pageSize,
     physical,
+    notScanned,
     readRegionsAhead: async () => {
       const began = performance.now();
       // More processes than a scan takes: the scan says so before anything is read.
@@ -109,25 +115,22 @@ export function effectiveSettings(base: KsmSettings | null, whatIf: WhatIf, io: 
   };
 }
 
-/** Nothing could be read at all: the reasons, as one error. */
-export function nothingScanned(skipped: ScanResult['skipped']): UserError {
-  const reasons = skipped.map((k) => k.reason);
-  const unique = [...new Set(reasons)];
-  const code = skipped.length > 0 && skipped.every((k) => k.permissionDenied) ? EXIT_NO_PERMISSION : EXIT_ERROR;
-  return new UserError(unique.length === 1 ? (unique[0] as string) : `nothing could be scanned:\n  ${reasons.join('\n  ')}`, code);
+/** Nothing could be read at all: the reasons, grouped, as one error. */
+export function nothingScanned(skipped: readonly Skipped[]): UserError {
+  const failures = skipped.filter((k) => !isBenignSkip(k.kind));
+  const code = failures.length > 0 && failures.every((k) => k.permissionDenied) ? EXIT_NO_PERMISSION : EXIT_ERROR;
+  const lines = groupedReasons(failures.length > 0 ? failures : skipped);
+  return new UserError(lines.length === 1 ? (lines[0] as string) : `nothing could be scanned:\n  ${lines.join('\n  ')}`, code);
 }
 
-/** Prints the report and returns the exit status: partial when anything was skipped. */
+/** Prints the report and returns the exit status: partial when memory a user named could not be read. */
 export async function printReport(scan: ScanResult, root: boolean, out: OutputOptions, io: Io): Promise<number> {
   if (scan.sources.length === 0) throw nothingScanned(scan.skipped);
   const report = buildReport(scan, { version: readVersion(), root });
   // The table renderer (cli-table3) is loaded only for a table: JSON users do not pay for it.
   io.stdout.write(out.json ? renderJson(report) : (await import('../reporters/table.js')).renderTable(report, { maxProcesses: out.top }));
-  if (out.json) {
-    for (const k of report.skipped) io.stderr.write(`samepage: skipped ${k.source}: ${k.reason}\n`);
-    for (const w of report.warnings) io.stderr.write(`samepage: warning: ${w}\n`);
-  }
-  return report.skipped.length > 0 || report.totals.regionsSkipped > 0 ? EXIT_PARTIAL : EXIT_OK;
+  if (out.json) for (const line of skipLines(report.skipped, report.warnings)) io.stderr.write(`samepage: ${line}\n`);
+  return report.partial ? EXIT_PARTIAL : EXIT_OK;
 }
 
 let cachedVersion: string | null = null;

@@ -24,6 +24,7 @@ export function openCoreFile(file: string, head: Buffer, pageSize: number | null
     opener: {
       label: opener.label,
       pid: opener.pid,
+      named: true,
       open: () => {
         if (unused === null) return opener.open();
         const source = unused;

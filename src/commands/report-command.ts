@@ -57,7 +57,7 @@ export async function reportCommand(opts: ReportCommandOptions, io: Io): Promise
     const chosen = effectiveSettings(settings, opts, io);
     const progress = await progressFor(opts.progress, io);
     const began = (await live?.readRegionsAhead()) ?? performance.now();
-    const scan = runScan(openers, { pageSize: pageSize ?? systemPageSize(), settings: chosen, progress, began });
+    const scan = runScan(openers, { pageSize: pageSize ?? systemPageSize(), settings: chosen, progress, began, notScanned: live?.notScanned ?? [] });
     return await printReport(scan, root, opts, io);
   } finally {
     for (const s of snapshots) s.release();

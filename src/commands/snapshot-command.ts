@@ -2,6 +2,8 @@ import type { Selection } from '../live/select.js';
 import { collect } from '../scan/scan.js';
 import { writeSnapshot } from '../snapshot/snapshot-writer.js';
 import { formatBytes, formatCount } from '../reporters/format.js';
+import { skipLines } from '../reporters/skip-lines.js';
+import { isPartial } from '../source/skipped.js';
 import { UserError } from '../util/errors.js';
 import { EXIT_OK, EXIT_PARTIAL, effectiveSettings, hasSelection, liveOpeners, nothingScanned, progressFor, readVersion, type Io } from './common.js';
 
@@ -20,15 +22,14 @@ export async function snapshotCommand(opts: SnapshotCommandOptions, io: Io): Pro
     const settings = effectiveSettings(null, { useZeroPages: undefined, maxPageSharing: undefined }, io);
     const progress = await progressFor(opts.progress, io);
     const began = await live.readRegionsAhead();
-    const collected = collect(live.openers, { pageSize: live.pageSize, settings, progress, began });
+    const collected = collect(live.openers, { pageSize: live.pageSize, settings, progress, began, notScanned: live.notScanned });
     if (collected.sources.length === 0) throw nothingScanned(collected.skipped);
     const bytes = writeSnapshot(opts.output, collected, { version: readVersion(), root: live.root, settings, physical: live.physical });
-    for (const k of collected.skipped) io.stderr.write(`samepage: skipped ${k.source}: ${k.reason}\n`);
-    for (const w of collected.warnings) io.stderr.write(`samepage: warning: ${w}\n`);
+    for (const line of skipLines(collected.skipped, collected.warnings)) io.stderr.write(`samepage: ${line}\n`);
     io.stdout.write(
       `samepage: wrote ${opts.output}: ${formatCount(collected.sources.length)} processes, ${formatCount(collected.index.length)} resident pages, ${formatBytes(bytes)}\n`,
     );
-    return collected.skipped.length > 0 ? EXIT_PARTIAL : EXIT_OK;
+    return isPartial(collected.skipped, collected.sources) ? EXIT_PARTIAL : EXIT_OK;
   } finally {
     live.close();
   }

@@ -229,6 +229,7 @@ export function coreOpener(path: string, pageSize: number): SourceOpener {
   return {
     label: path,
     pid: null,
+    named: true,
     open(): MemorySource {
       const source = openCore(path, pageSize);
       if (source.pageSize !== pageSize) {

@@ -5,7 +5,8 @@ import { PM_EXCLUSIVE_HI, PM_FILE_HI, PM_PRESENT_HI, PM_SWAPPED_HI, pfnOf } from
 import { parseSmaps } from './smaps.js';
 import type { NativeAddon } from '../native/native-addon.js';
 import type { PhysicalPages } from '../physical/physical-pages.js';
-import { EXIT_NO_PERMISSION, SourceError, UserError, errnoCode } from '../util/errors.js';
+import { EXIT_NO_PERMISSION, SourceError, UserError, describeError, errnoCode, errnoNumberWords } from '../util/errors.js';
+import { permissionMessage } from './ptrace-denial.js';
 
 /** Pagemap entries read per call: 512 KiB of entries covers 256 MiB of address space. */
 const PAGEMAP_CHUNK = 65536;
@@ -199,7 +200,8 @@ export class LiveSource implements MemorySource {
       try {
         n = readSync(this.memFd, buf, offset + filled, length - filled, vaddr + filled);
       } catch (err) {
-        this.readFailed(region, errnoCode(err) ?? (err as Error).message);
+        const code = errnoCode(err);
+        this.readFailed(region, code === 'ESRCH' || code === 'EIO' || code === 'EFAULT' ? code : describeError(err));
       }
       if (n === 0) this.readFailed(region, 'EOF');
       filled += n;
@@ -207,8 +209,8 @@ export class LiveSource implements MemorySource {
   }
 
   private readFailed(region: SourceRegion, why: string): never {
-    if (why === 'ESRCH' || this.exited()) throw new SourceError(`pid ${this.info.pid} exited during the scan`, true);
-    if (why === 'EOF' || why === 'EFAULT' || why === 'EIO') throw new SourceError(`${describe(region)} was unmapped during the scan`);
+    if (why === 'ESRCH' || this.exited()) throw new SourceError(`pid ${this.info.pid} exited during the scan`, 'exited');
+    if (why === 'EOF' || why === 'EFAULT' || why === 'EIO') throw new SourceError(`${describe(region)} was unmapped during the scan`, 'unmapped');
     throw new SourceError(`cannot read ${describe(region)}: ${why}`);
   }
 
@@ -236,7 +238,7 @@ export class LiveSource implements MemorySource {
       }
       if (n === 0) {
         // A short pagemap means the end of the address space, or a process that has exited.
-        if (this.exited()) throw new SourceError(`pid ${this.info.pid} exited during the scan`, true);
+        if (this.exited()) throw new SourceError(`pid ${this.info.pid} exited during the scan`, 'exited');
         break;
       }
       filled += n;
@@ -257,8 +259,8 @@ function describe(region: SourceRegion): string {
 
 function gone(pid: number, err: unknown): SourceError {
   const code = errnoCode(err);
-  if (code === 'ENOENT' || code === 'ESRCH') return new SourceError(`pid ${pid} exited during the scan`, true);
-  return new SourceError(`pid ${pid}: ${code ?? (err as Error).message}`);
+  if (code === 'ENOENT' || code === 'ESRCH') return new SourceError(`pid ${pid} exited during the scan`, 'exited');
+  return new SourceError(`pid ${pid}: ${describeError(err)}`);
 }
 
 function openProc(pid: number, file: 'pagemap' | 'mem'): number {
@@ -266,25 +268,15 @@ function openProc(pid: number, file: 'pagemap' | 'mem'): number {
     return openSync(`/proc/${pid}/${file}`, 'r');
   } catch (err) {
     const code = errnoCode(err);
-    if (code === 'ENOENT' || code === 'ESRCH') throw new SourceError(`pid ${pid} exited before it could be read`, true);
+    if (code === 'ENOENT' || code === 'ESRCH') throw new SourceError(`pid ${pid} exited before it could be read`, 'exited');
     if (code === 'EACCES' || code === 'EPERM') throw new UserError(permissionMessage(pid, file), EXIT_NO_PERMISSION);
-    throw new SourceError(`pid ${pid}: cannot open /proc/${pid}/${file}: ${code ?? (err as Error).message}`);
+    throw new SourceError(`pid ${pid}: cannot open /proc/${pid}/${file}: ${describeError(err)}`);
   }
 }
 
-export function permissionMessage(pid: number, file: string): string {
-  let yama = '';
-  try {
-    const scope = readFileSync('/proc/sys/kernel/yama/ptrace_scope', 'latin1').trim();
-    if (scope !== '0') yama = ` (Yama ptrace_scope is ${scope}: ${scope === '3' ? 'no process may read another, even as root' : 'only root or CAP_SYS_PTRACE may read another process'})`;
-  } catch {
-    // No Yama: ordinary ptrace rules apply.
-  }
-  return `no permission to read the memory of pid ${pid} (/proc/${pid}/${file}): reading another process's memory needs ptrace access${yama}; run samepage as root (sudo samepage ...) or give it CAP_SYS_PTRACE`;
-}
+const ERRNO_NAMES: Record<number, string> = { 3: 'ESRCH', 5: 'EIO', 14: 'EFAULT' };
 
-const ERRNO_NAMES: Record<number, string> = { 1: 'EPERM', 3: 'ESRCH', 5: 'EIO', 12: 'ENOMEM', 13: 'EACCES', 14: 'EFAULT', 38: 'ENOSYS' };
-
+/** The few errno values readFailed tells apart by name; any other is said in words. */
 function errnoName(errno: number): string {
-  return ERRNO_NAMES[errno] ?? `errno ${errno}`;
+  return ERRNO_NAMES[errno] ?? errnoNumberWords(errno);
 }

@@ -10,8 +10,24 @@ export function listPids(): number[] {
   return pids.sort((a, b) => a - b);
 }
 
+/** PF_KTHREAD in the flags field of /proc/PID/stat: a kernel thread, with no user memory. */
+const PF_KTHREAD = 0x00200000;
+
+/** A process as /proc/PID/stat describes it: who it is, and whether it has memory to read. */
+export interface ProcessStatus {
+  info: ProcessInfo;
+  /** The state letter: R, S, D, T, Z (zombie), X (dead)... */
+  state: string;
+  kernelThread: boolean;
+}
+
 /** Reads comm, cmdline and ppid; null when the process is gone (or never was). */
 export function readProcessInfo(pid: number): ProcessInfo | null {
+  return readProcessStatus(pid)?.info ?? null;
+}
+
+/** Reads stat and cmdline; null when the process is gone (or never was). */
+export function readProcessStatus(pid: number): ProcessStatus | null {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
@@ -23,7 +39,9 @@ export function readProcessInfo(pid: number): ProcessInfo | null {
   const close = stat.lastIndexOf(')');
   const command = stat.slice(open + 1, close);
   const rest = stat.slice(close + 2).split(' ');
+  const state = rest[0] ?? '?';
   const ppid = Number(rest[1]);
+  const flags = Number(rest[6]);
   let cmdline = '';
   try {
     cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
@@ -32,12 +50,28 @@ export function readProcessInfo(pid: number): ProcessInfo | null {
   }
   const args = splitCmdline(cmdline);
   return {
-    pid,
-    ppid: Number.isFinite(ppid) ? ppid : null,
-    command,
-    cmdline: args.join(' '),
-    chromiumType: chromiumProcessType(command, args),
+    info: {
+      pid,
+      ppid: Number.isFinite(ppid) ? ppid : null,
+      command,
+      cmdline: args.join(' '),
+      chromiumType: chromiumProcessType(command, args),
+    },
+    state,
+    // The kernel's own word: in a container, pid 2 and its children are ordinary processes.
+    kernelThread: Number.isFinite(flags) && (flags & PF_KTHREAD) !== 0,
   };
+}
+
+/** samepage's own process and every process above it, up to pid 1: never a target of a selection. */
+export function ownLineage(selfPid: number): Set<number> {
+  const lineage = new Set<number>();
+  let pid: number | null = selfPid;
+  while (pid !== null && pid > 0 && !lineage.has(pid)) {
+    lineage.add(pid);
+    pid = readProcessStatus(pid)?.info.ppid ?? null;
+  }
+  return lineage;
 }
 
 /** cmdline is NUL-separated, but a process may rewrite it as one space-separated string. */

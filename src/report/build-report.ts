@@ -3,6 +3,7 @@ import type { ScanResult } from '../scan/scan.js';
 import type { ScopeResult } from '../analysis/ksm-model.js';
 import { RMAP_ITEM_BYTES } from '../analysis/ksm-model.js';
 import { KIND_LABEL, MAPPING_KINDS } from '../source/mapping-kind.js';
+import { isPartial } from '../source/skipped.js';
 import { SCHEMA_VERSION, type Estimate, type KindRow, type ProcessRow, type Report } from './report.js';
 
 const SCOPE_DESCRIPTION: Record<ScopeResult['scope'], string> = {
@@ -86,6 +87,7 @@ export function buildReport(scan: ScanResult, meta: { version: string; root: boo
       },
       mergeableNow: s.mergeableNow,
       regionsSkipped: s.regionsSkipped,
+      regionsFailed: s.regionsFailed,
     };
   });
 
@@ -121,6 +123,7 @@ export function buildReport(scan: ScanResult, meta: { version: string; root: boo
       processes: scan.sources.length,
       regions: sum(scan.sources.map((s) => s.regions.length)),
       regionsSkipped: sum(scan.sources.map((s) => s.regionsSkipped)),
+      regionsFailed: sum(scan.sources.map((s) => s.regionsFailed)),
       virtualPages: sum(byKind.map((k) => k.virtualPages)),
       residentPages,
       swappedPages: sum(scan.sources.map((s) => s.swappedPages)),
@@ -142,6 +145,7 @@ export function buildReport(scan: ScanResult, meta: { version: string; root: boo
     },
     byKind,
     processes,
+    partial: isPartial(scan.skipped, scan.sources),
     skipped: scan.skipped,
     warnings: scan.warnings,
     caveats,

@@ -1,3 +1,5 @@
+import type { Skipped } from '../source/skipped.js';
+
 /**
  * The one serialisable result of a scan. Reporters (table, JSON) only render it; tests assert on
  * it first. docs/report-schema.md documents every field; bump SCHEMA_VERSION on any change
@@ -18,6 +20,12 @@ export interface Report {
   totals: Totals;
   byKind: KindRow[];
   processes: ProcessRow[];
+  /**
+   * Memory that exists could not be read in a source the user named (exit status 1). Processes
+   * that exited, kernel threads and, under --all, processes even root may not read do not count.
+   */
+  partial: boolean;
+  /** Sources not scanned, with the reason: failures and those with nothing to read (see SkipKind). */
   skipped: Skipped[];
   warnings: string[];
   /** Limits of what this scan could know (no PFNs, cores...), in words. */
@@ -48,6 +56,8 @@ export interface Totals {
   processes: number;
   regions: number;
   regionsSkipped: number;
+  /** Of regionsSkipped: regions that exist and could not be read (not those unmapped during the scan). */
+  regionsFailed: number;
   virtualPages: number;
   residentPages: number;
   swappedPages: number;
@@ -104,12 +114,7 @@ export interface ProcessRow {
   /** KSM merges in this process today (VmFlags "mg" on some VMA). */
   mergeableNow: boolean;
   regionsSkipped: number;
+  regionsFailed: number;
 }
 
-export interface Skipped {
-  pid: number | null;
-  source: string;
-  reason: string;
-  /** The reason is a lack of permission (ptrace rights), not a vanished or broken source. */
-  permissionDenied: boolean;
-}
+export type { Skipped, SkipKind } from '../source/skipped.js';

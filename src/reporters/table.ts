@@ -1,6 +1,7 @@
 import Table from 'cli-table3';
 import type { Estimate, Report } from '../report/report.js';
 import { formatBytes, formatCount, formatPercent } from './format.js';
+import { skipLines } from './skip-lines.js';
 
 export interface TableOptions {
   /** Rows of the process table; the rest are summed into one line. */
@@ -74,8 +75,7 @@ export function renderTable(report: Report, opts: TableOptions = {}): string {
   out.push('By process');
   out.push(procs.toString());
 
-  for (const s of report.skipped) out.push(`skipped ${s.source}: ${s.reason}`);
-  for (const w of report.warnings) out.push(`warning: ${w}`);
+  out.push(...skipLines(report.skipped, report.warnings));
   for (const c of report.caveats) out.push(`note: ${c}`);
   return `${out.join('\n')}\n`;
 }

@@ -11,12 +11,17 @@ import { runKsmModel, type ModelResult } from '../analysis/ksm-model.js';
 import type { KsmSettings } from '../analysis/ksm-settings.js';
 import { PhysicalDomains } from '../physical/physical-domains.js';
 import { EXIT_NO_PERMISSION, SourceError, UserError } from '../util/errors.js';
-import type { Skipped } from '../report/report.js';
+import type { Skipped } from '../source/skipped.js';
 
 /** Opens one source lazily, so that a process that cannot be read is a skip, not a crash. */
 export interface SourceOpener {
   label: string;
   pid: number | null;
+  /**
+   * The user named this source (a --pid, --name, --tree or --chromium match, a file): memory of
+   * it that could not be read makes the result partial. False for processes taken by --all.
+   */
+  named: boolean;
   open(): MemorySource;
 }
 
@@ -33,6 +38,8 @@ export interface ScanOptions {
   hasher?: PageHasher;
   /** When the scan began (performance.now()), if work for it was done before collect(). */
   began?: number;
+  /** What the selection matched but will not read (kernel threads, zombies...): reported with the skipped. */
+  notScanned?: readonly Skipped[];
 }
 
 /** One region as scanned: what it is, and what the scan found in it. */
@@ -55,6 +62,10 @@ export interface ScannedSource {
   swappedPages: number;
   regions: ScannedRegion[];
   regionsSkipped: number;
+  /** Of regionsSkipped: regions that exist and could not be read (not those unmapped during the scan). */
+  regionsFailed: number;
+  /** The user named it (SourceOpener.named). */
+  named: boolean;
   mergeableNow: boolean;
   /** Where its records start in the (unsorted) index. */
   indexStart: number;
@@ -112,12 +123,12 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
   if (openers.length > MAX_PROCESSES) throw new UserError(`too many processes selected (${openers.length}; at most ${MAX_PROCESSES})`);
   const hasher = opts.hasher ?? createPageHasher();
   const zeroHash = zeroPageHash(hasher, pageSize);
-  const skipped: Skipped[] = [];
+  const skipped: Skipped[] = [...(opts.notScanned ?? [])];
   const warnings: string[] = [];
 
   // Open every source and read its regions first: the resident total sizes the index and the
   // progress bar, and a process that cannot be read is known before any work is spent on it.
-  const opened: Array<{ source: MemorySource; regions: SourceRegion[] }> = [];
+  const opened: Array<{ source: MemorySource; regions: SourceRegion[]; named: boolean }> = [];
   let residentHint = 0;
   for (const opener of openers) {
     try {
@@ -125,13 +136,13 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
       try {
         const regions = source.regions();
         for (const r of regions) residentHint += r.residentPages ?? 0;
-        opened.push({ source, regions });
+        opened.push({ source, regions, named: opener.named });
       } catch (err) {
         source.close();
         throw err;
       }
     } catch (err) {
-      skipped.push({ pid: opener.pid, source: opener.label, reason: reasonOf(err), permissionDenied: err instanceof UserError && err.exitCode === EXIT_NO_PERMISSION });
+      skipped.push(skipOf(opener, err));
     }
   }
 
@@ -146,7 +157,7 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
   opts.progress?.start(residentHint * pageSize);
   let scannedBytes = 0;
 
-  for (const { source, regions } of opened) {
+  for (const { source, regions, named } of opened) {
     const processIndex = scanned.length;
     const indexStart = index.length;
     const domain = source.physical === null ? null : domains.domainOf(source.physical);
@@ -162,6 +173,8 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
       swappedPages: 0,
       regions: [],
       regionsSkipped: 0,
+      regionsFailed: 0,
+      named,
       mergeableNow: regions.some((r) => r.mergeableNow === true),
       indexStart,
     };
@@ -187,6 +200,7 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
         // that changed under the scan is not a picture of anything.
         index.length = before;
         entry.regionsSkipped++;
+        if (err.kind === 'failed') entry.regionsFailed++;
         warnings.push(`${source.label}: ${err.message}; region skipped`);
       }
       scannedRegion.indexedPages = index.length - before;
@@ -198,7 +212,7 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
     if (gone !== null) {
       // The process exited mid-scan: its pages describe memory that no longer exists.
       index.length = indexStart;
-      skipped.push({ pid: source.info.pid, source: source.label, reason: gone.message, permissionDenied: false });
+      skipped.push({ pid: source.info.pid, source: source.label, reason: gone.message, permissionDenied: false, kind: 'exited', affectsExit: false });
       continue;
     }
     scanned.push(entry);
@@ -233,7 +247,11 @@ export function analyse(c: Collected, settings: KsmSettings): ScanResult {
   };
 }
 
-function reasonOf(err: unknown): string {
-  if (err instanceof UserError || err instanceof SourceError) return err.message;
+/** A source that could not be opened, as a skip: why, and whether it makes the result partial. */
+function skipOf(opener: SourceOpener, err: unknown): Skipped {
+  const base = { pid: opener.pid, source: opener.label, reason: '', permissionDenied: false };
+  if (err instanceof UserError && err.exitCode === EXIT_NO_PERMISSION) return { ...base, reason: err.message, permissionDenied: true, kind: 'denied', affectsExit: opener.named };
+  if (err instanceof SourceError && err.kind === 'exited') return { ...base, reason: err.message, kind: 'exited', affectsExit: false };
+  if (err instanceof UserError || err instanceof SourceError) return { ...base, reason: err.message, kind: 'failed', affectsExit: opener.named };
   throw err;
 }
