@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Selection } from './live/select.js';
@@ -60,8 +61,9 @@ Usage:
   samepage report FILE... [opts]    analyse snapshots and core dumps (and live processes)
 
 'samepage COMMAND --help' for a command's options; --version for the version.
-Exit status: 0 all scanned, 1 something skipped (the report says what), 2 bad input,
-3 no permission to read a process's memory.`,
+Exit status: 0 all there was to read was read, 1 memory of a process you named (or of a
+file) could not be read (the report says what), 2 bad input or nothing to scan, 3 no
+permission to read any selected process's memory.`,
   scan: `samepage scan: scan live processes now.
 
 ${SELECTION_HELP}
@@ -102,13 +104,27 @@ function parse(args: string[], options: Record<string, { type: 'string' | 'boole
   }
 }
 
-function wholeNumber(value: string | undefined, flag: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+function wholeNumber(value: string | undefined, flag: string, min: number, max = Number.MAX_SAFE_INTEGER, why = ''): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) {
-    throw new UsageError(`${flag} takes a whole number${max === Number.MAX_SAFE_INTEGER ? ` of at least ${min}` : ` from ${min} to ${max}`}, not '${value}'`);
+    throw new UsageError(`${flag} takes a whole number${max === Number.MAX_SAFE_INTEGER ? ` of at least ${min}` : ` from ${min} to ${max}`}${why}, not '${value}'`);
   }
   return n;
+}
+
+/** max_page_sharing_store() takes a C int (kstrtoint) of at least 2. */
+const INT_MAX = 2147483647;
+
+/** The largest pid this kernel hands out: pid_max - 1 (PID_MAX_LIMIT on 64-bit when unreadable). */
+function maxPid(): number {
+  try {
+    const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'latin1').trim());
+    if (Number.isSafeInteger(pidMax) && pidMax > 1) return pidMax - 1;
+  } catch {
+    // No procfs here: the kernel's own ceiling.
+  }
+  return 4194303;
 }
 
 function strings(v: Parsed['values'][string]): string[] {
@@ -116,8 +132,9 @@ function strings(v: Parsed['values'][string]): string[] {
 }
 
 function selectionOf(v: Parsed['values']): Selection {
-  const pids = strings(v['pid']).map((p) => wholeNumber(p, '--pid', 1) as number);
-  const trees = strings(v['tree']).map((p) => wholeNumber(p, '--tree', 1) as number);
+  const pidMax = ` (this kernel's pid_max is ${maxPid() + 1})`;
+  const pids = strings(v['pid']).map((p) => wholeNumber(p, '--pid', 1, maxPid(), pidMax) as number);
+  const trees = strings(v['tree']).map((p) => wholeNumber(p, '--tree', 1, maxPid(), pidMax) as number);
   const names = strings(v['name']);
   const sel = { pids, names, trees, chromium: v['chromium'] === true, chromiumAll: v['chromium-all'] === true, all: v['all'] === true };
   if (sel.all && (pids.length > 0 || names.length > 0 || trees.length > 0 || sel.chromium || sel.chromiumAll)) {
@@ -130,7 +147,7 @@ function reportOutput(v: Parsed['values']): { json: boolean; useZeroPages: numbe
   return {
     json: v['json'] === true,
     useZeroPages: wholeNumber(v['use-zero-pages'] as string | undefined, '--use-zero-pages', 0, 1),
-    maxPageSharing: wholeNumber(v['max-page-sharing'] as string | undefined, '--max-page-sharing', 2),
+    maxPageSharing: wholeNumber(v['max-page-sharing'] as string | undefined, '--max-page-sharing', 2, INT_MAX, ' (the kernel takes a C int)'),
     top: wholeNumber(v['top'] as string | undefined, '--top', 1) ?? 40,
   };
 }

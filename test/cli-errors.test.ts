@@ -32,10 +32,10 @@ function runAsNobody(args: string[]): Promise<{ code: number; stdout: string; st
 }
 
 describe('bad input', () => {
-  it('a pid that does not exist', async () => {
+  it("a pid past the kernel's pid_max", async () => {
     const run = await runSamepage(['scan', '--pid', '999999999']);
     expect(run.code).toBe(2);
-    expect(run.stderr).toBe('samepage: no process with pid 999999999\n');
+    expect(run.stderr).toMatch(/^samepage: --pid takes a whole number from 1 to \d+ \(this kernel's pid_max is \d+\), not '999999999'\n/);
   });
 
   it('unknown and conflicting flags', async () => {
@@ -84,6 +84,7 @@ describe('a process that exits mid-scan', () => {
       return {
         label: `pid ${pid}`,
         pid,
+        named: true,
         open: () => {
           const live = new LiveSource(info, pageSize, true, null);
           if (!killAfterFirstBatch) return live;

@@ -167,7 +167,7 @@ describe('a gcore core of a process of known content', () => {
     // pagefill pauses once its pages are written: the live scans and the core see one state
     // (gdb's attach and detach may touch the stack, so the live scans come first).
     live = record(liveSource(pid));
-    liveScan = runScan([{ label: `pid ${pid}`, pid, open: () => liveSource(pid) }], { pageSize: ps, settings: DEFAULT_KSM_SETTINGS, hasher: liveCount.hasher });
+    liveScan = runScan([{ label: `pid ${pid}`, pid, named: true, open: () => liveSource(pid) }], { pageSize: ps, settings: DEFAULT_KSM_SETTINGS, hasher: liveCount.hasher });
     core = await gcore(pid, join(tmp, 'gcore'));
     fromCore = record(openCore(core, ps));
   });

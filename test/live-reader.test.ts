@@ -31,7 +31,7 @@ describe.skipIf(nativeAddon() === null)('the live reader', () => {
     const indexOf = (native: NativeAddon | null, threads: number, understate: boolean): string[] => {
       // Understated: smaps says one page where there are thousands, as if the region grew.
       const given = understate ? regions.map((r) => ({ ...r, residentPages: r.residentPages === 0 ? 0 : 1 })) : regions;
-      const opener: SourceOpener = { label: 'fixture', pid: fixture.pid, open: () => new LiveSource(info, pageSize, true, physical, native, threads, given) };
+      const opener: SourceOpener = { label: 'fixture', pid: fixture.pid, named: true, open: () => new LiveSource(info, pageSize, true, physical, native, threads, given) };
       const collected = collect([opener], { pageSize, settings: DEFAULT_KSM_SETTINGS });
       expect(collected.warnings).toEqual([]);
       sortIndex(collected.index);

@@ -116,7 +116,7 @@ function parse(src: ByteSource): CoreLayout {
   if (phnum === PN_XNUM) {
     // More than 65534 segments: the real count is sh_info of section header 0.
     if (shentsize < 64) throw bad(`program header count in section header 0, but the section header size is ${shentsize}`);
-    if (shoff < EHDR_SIZE || shoff + 64 > limit) throw bad(`section header 0 at offset ${shoff} lies past ${endWord}`);
+    if (shoff < EHDR_SIZE || shoff + 64 > limit) throw bad(`section header 0 at offset ${u64Text(eh, 40)} lies past ${endWord}`);
     const sh = Buffer.alloc(64);
     if (readAt(src, sh, 64, shoff) < 64) throw bad('truncated in section header 0');
     phnum = sh.readUInt32LE(44);
@@ -124,8 +124,8 @@ function parse(src: ByteSource): CoreLayout {
   if (phnum > 0) {
     if (phentsize !== PHDR_SIZE) throw bad(`program header size ${phentsize} (ELF64 has ${PHDR_SIZE})`);
     if (phnum > MAX_SEGMENTS) throw bad(`absurd program header count ${phnum} (at most ${MAX_SEGMENTS})`);
-    if (phoff < EHDR_SIZE) throw bad(`program headers at offset ${phoff} overlap the ELF header`);
-    if (phoff + phnum * PHDR_SIZE > limit) throw bad(`truncated in the program headers: ${phnum} headers at offset ${phoff} run past ${endWord}`);
+    if (phoff < EHDR_SIZE) throw bad(`program headers at offset ${u64Text(eh, 32)} overlap the ELF header`);
+    if (phoff + phnum * PHDR_SIZE > limit) throw bad(`truncated in the program headers: ${phnum} headers at offset ${u64Text(eh, 32)} run past ${endWord}`);
   }
 
   // Program headers, read in chunks through one small buffer.
@@ -153,11 +153,11 @@ function parse(src: ByteSource): CoreLayout {
       };
       const what = `${pType === PT_NOTE ? 'note segment' : 'segment'} ${seg.index}`;
       if (seg.filesz > 0 && (seg.offset > limit || seg.filesz > limit || seg.offset + seg.filesz > limit)) {
-        throw bad(`${what}: ${seg.filesz} bytes at offset ${seg.offset} run past ${endWord}: the core is truncated or corrupt`);
+        throw bad(`${what}: ${u64Text(ph, o + 32)} bytes at offset ${u64Text(ph, o + 8)} run past ${endWord}: the core is truncated or corrupt`);
       }
       if (pType === PT_NOTE) notes.push(seg);
       else {
-        if (seg.filesz > seg.memsz) throw bad(`${what}: ${seg.filesz} bytes in the file but only ${seg.memsz} in memory`);
+        if (seg.filesz > seg.memsz) throw bad(`${what}: ${u64Text(ph, o + 32)} bytes in the file but only ${u64Text(ph, o + 40)} in memory`);
         segments.push(seg);
       }
     }
@@ -311,6 +311,11 @@ function readAt(src: ByteSource, buf: Buffer, len: number, at: number): number {
 
 function roundUp(n: number, align: number): number {
   return Math.ceil(n / align) * align;
+}
+
+/** A u64 exactly, for messages: a number past 2^53 would print rounded (18446744073709552000). */
+function u64Text(b: Buffer, off: number): string {
+  return b.readBigUInt64LE(off).toString();
 }
 
 /** A u64 as a number: exact up to 2^53, above that only good for "too large" comparisons. */
