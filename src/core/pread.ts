@@ -1,5 +1,5 @@
 import { readSync } from 'node:fs';
-import { SourceError, errnoCode } from '../util/errors.js';
+import { SourceError, describeError } from '../util/errors.js';
 
 /** readSync until `length` bytes or the end of the file; I/O errors become SourceError. */
 export function preadFully(fd: number, buf: Uint8Array, offset: number, length: number, at: number, path: string): number {
@@ -17,10 +17,7 @@ export function preadFully(fd: number, buf: Uint8Array, offset: number, length: 
   return done;
 }
 
+/** The error in words with its code: "no such file or directory (ENOENT)". */
 export function describeErrno(err: unknown): string {
-  const code = errnoCode(err);
-  if (code === 'ENOENT') return 'no such file';
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
-  if (code === 'EISDIR') return 'is a directory';
-  return code ?? (err instanceof Error ? err.message : String(err));
+  return describeError(err);
 }

@@ -55,10 +55,13 @@ function loadErrnoTables(): void {
   }
 }
 
+/** Where libuv's words read oddly to a user, strerror's. */
+const PLAINER_WORDS: Record<string, string> = { EISDIR: 'is a directory', EIO: 'input/output error' };
+
 /** An errno name (ENOSPC) in words with the code in brackets: "no space left on device (ENOSPC)". */
 export function errnoWordsOf(code: string): string {
   loadErrnoTables();
-  const words = errnoWords?.get(code);
+  const words = PLAINER_WORDS[code] ?? errnoWords?.get(code);
   return words === undefined ? code : `${words} (${code})`;
 }
 
