@@ -4,6 +4,7 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startPagefill, stopAllFixtures } from './support/fixtures.js';
 import { pidArgs, runSamepage, scanJson } from './support/samepage.js';
+import { zeroPageProbe } from './support/zero-page.js';
 import { renderTable } from '../src/reporters/table.js';
 import { systemPageSize } from '../src/util/system.js';
 
@@ -11,14 +12,22 @@ afterAll(stopAllFixtures);
 
 describe('samepage scan on live processes', () => {
   it('finds duplicates within and across processes, by mapping type', async () => {
-    const a = await startPagefill(['anon:100:seq=11', 'anon:50:byte=7', 'untouched:1000', 'readonly:30', 'shared:20:seq=11']);
-    const b = await startPagefill(['anon:100:seq=11', 'anon:10:uniq']);
+    const { readFaultMapsZeroPage: zeroPage } = await zeroPageProbe();
+    // nothp: the 30 read pages share one VMA with the 1000 untouched ones, and with THP
+    // enabled=always a read there could fill a whole 2 MiB page (or map the huge zero page),
+    // depending on where the region landed. b reads no memory, and has the pages every
+    // pagefill has (libc, stack, heap) as a does: the control for them.
+    const a = await startPagefill(['nothp', 'anon:100:seq=11', 'anon:50:byte=7', 'untouched:1000', 'readonly:30', 'shared:20:seq=11']);
+    const b = await startPagefill(['nothp', 'anon:100:seq=11', 'anon:10:uniq']);
     const { report } = await scanJson([...pidArgs([a.pid, b.pid]), '--use-zero-pages', '0']);
 
     expect(report.schemaVersion).toBe(1);
     expect(report.processes.map((p) => p.pid).sort()).toEqual([a.pid, b.pid].sort());
     const anon = report.byKind.find((k) => k.kind === 'anon');
     const shmem = report.byKind.find((k) => k.kind === 'shmem');
+    const rowA = report.processes.find((p) => p.pid === a.pid);
+    const rowB = report.processes.find((p) => p.pid === b.pid);
+    if (rowA === undefined || rowB === undefined) throw new Error('a fixture is missing from the report');
     // 100 seq pages in b repeat a's (across); 49 of a's 50 identical pages repeat within a.
     // The first 20 seq pages also sit in a's shared memory: which copy counts as the original
     // depends on frame order, so those 20 may be counted under either type.
@@ -26,14 +35,29 @@ describe('samepage scan on live processes', () => {
     expect(anon?.dupWithinProcess).toBeGreaterThanOrEqual(49);
     const dups = (k: typeof anon) => (k?.dupAcrossProcesses ?? 0) + (k?.dupWithinProcess ?? 0);
     expect(dups(anon) + dups(shmem)).toBeGreaterThanOrEqual(100 + 49 + 20);
-    // Never-touched pages are not resident; read-only ones map the zero page and are not merged.
-    expect(report.totals.zeroPageMappings).toBeGreaterThanOrEqual(30);
+    // Never-touched pages are not resident; the 30 read ones are, with zero-filled content, and
+    // only they tell a from b. With the zero page they map it and KSM leaves them alone; without
+    // it (test/support/zero-page.ts) they are 30 zero-filled frames, which KSM would merge into
+    // one KSM page: 29 more frames freed, 30 more pages tracked.
+    expect(rowA.zeroPages - rowB.zeroPages).toBe(30);
+    if (zeroPage) expect(report.totals.zeroPageMappings).toBeGreaterThanOrEqual(30);
+    else expect(report.totals.zeroPageMappings).toBe(0);
+    // Every anonymous page here lies in a VMA KSM accepts: it tracks all but the zero page's.
+    expect(report.totals.anonPages - report.totals.eligiblePages).toBe(report.totals.zeroPageMappings);
     expect(anon?.virtualPages).toBeGreaterThanOrEqual(1000 + 30 + 150);
     // MAP_SHARED memory equal to anonymous pages: identical content, but KSM never touches it.
     expect(shmem?.residentPages).toBe(20);
     expect(shmem?.ksmSaveablePages).toBe(0);
-    // 100 cross-process pairs and 50 identical pages (one KSM page left of them).
-    expect(report.estimate.ramFreedPages).toBeGreaterThanOrEqual(100 + 49);
+    // 100 cross-process pairs and 50 identical pages (one KSM page left of them), and the read
+    // pages when they are frames of their own. The pages every pagefill has may add a few: at
+    // most one frame each.
+    const readOnlyFreed = zeroPage ? 0 : 30 - 1;
+    const fixtureEligible = 100 + 50 + (zeroPage ? 0 : 30) + 100 + 10;
+    const otherEligible = report.totals.eligiblePages - fixtureEligible;
+    expect(otherEligible).toBeGreaterThanOrEqual(0);
+    expect(report.estimate.ramFreedPages).toBeGreaterThanOrEqual(100 + 49 + readOnlyFreed);
+    expect(report.estimate.ramFreedPages).toBeLessThanOrEqual(100 + 49 + readOnlyFreed + otherEligible);
+    expect(rowA.ksm_merging_pages).toBeGreaterThanOrEqual(100 + 50 + (zeroPage ? 0 : 30));
     expect(report.estimate.naiveDuplicateBytes).toBeGreaterThan(report.estimate.ramFreedBytes);
 
     const text = renderTable(report);
@@ -46,9 +70,12 @@ describe('samepage scan on live processes', () => {
   });
 
   it('leaves the target as it was: pages shared by fork stay shared, no page moves', async () => {
+    const { readFaultMapsZeroPage: zeroPage } = await zeroPageProbe();
     const parent = await startPagefill(['anon:2000:seq=3', 'fork:2']);
     // Pages mapped once, and page-cache pages (which the native reader reads with process_vm_readv).
-    const single = await startPagefill(['anon:2000:uniq', 'readonly:100', 'filepriv:300:seq=5']);
+    // nothp: with THP enabled=always, khugepaged could collapse the read pages and their
+    // neighbours into a huge page between two looks, and every one of those pages would move.
+    const single = await startPagefill(['nothp', 'anon:2000:uniq', 'readonly:100', 'filepriv:300:seq=5']);
     // Huge pages shared with a child that wrote one page of the first: pagemap calls every page
     // of it "mapped once" in the parent, yet a pin would split it and copy 511 pages.
     const huge = await startPagefill(['huge:2:seq=11', 'fork:1', 'childpoke']);
@@ -61,8 +88,20 @@ describe('samepage scan on live processes', () => {
     const second = await scanJson(pidArgs(pids));
     expect(memory()).toEqual(before);
     expect(pids.map(residentFrames)).toEqual(framesBefore);
-    // One frame mapped three times: KSM would not merge it with itself, so nothing is freed.
-    expect(first.report.estimate.ramFreedPages).toBeLessThan(100);
+    // One frame mapped three times: KSM would not merge it with itself, so nothing is freed
+    // there (nor in the huge pages, shared or written). The 100 read pages free nothing with the
+    // zero page; without it they are 100 zero-filled frames of single's, which KSM would merge
+    // into one KSM page: 99 frames freed, single's and anonymous. The rest is the pages every
+    // pagefill has, a few of them alike across processes: fewer than 100.
+    const readOnlyFreed = zeroPage ? 0 : 100 - 1;
+    const { estimate } = first.report;
+    expect(estimate.ramFreedPages).toBeGreaterThanOrEqual(readOnlyFreed);
+    expect(estimate.ramFreedPages - readOnlyFreed).toBeLessThan(100);
+    const pageSize = first.report.host.pageSize;
+    expect((first.report.processes.find((p) => p.pid === single.pid)?.ramFreedBytes ?? -1) / pageSize).toBeGreaterThanOrEqual(readOnlyFreed);
+    expect(first.report.byKind.find((k) => k.kind === 'anon')?.ksmSaveablePages).toBeGreaterThanOrEqual(readOnlyFreed);
+    if (zeroPage) expect(first.report.totals.zeroPageMappings).toBeGreaterThanOrEqual(100);
+    else expect(first.report.totals.zeroPageMappings).toBe(0);
     expect(second.report.estimate).toEqual(first.report.estimate);
   });
 
