@@ -72,11 +72,13 @@ ${REPORT_HELP}`,
   snapshot: `samepage snapshot -o FILE: save what a scan of live processes learns (hashes, flags,
 frames: 16 bytes per resident page), written atomically, for 'samepage report FILE' later.
 
-  -o, --output FILE  the snapshot file to write
+  -o, --output FILE  the snapshot file to write ('-': standard output); a device, FIFO,
+                     socket or symbolic link is refused, an existing file keeps its mode
 
 ${SELECTION_HELP}`,
   report: `samepage report FILE...: analyse snapshots and core dumps (gcore, kernel cores, QEMU
 dump-guest-memory; .zst too), alone or together with live processes chosen as for scan.
+'-' reads one from standard input: samepage snapshot -o - | samepage report -
 
 ${SELECTION_HELP}
 

@@ -18,6 +18,7 @@ function stable(r: Report): unknown {
     totals: { ...r.totals, elapsedMs: null, stagesMs: null, peakRssBytes: null, indexBytes: null },
     tool: null,
     processes: r.processes.map((p) => ({ ...p, source: p.source.replace(/^.*samples\//, 'samples/') })),
+    inputs: r.inputs.map((i) => ({ ...i, file: i.file.replace(/^.*samples\//, 'samples/') })),
   };
 }
 

@@ -9,16 +9,17 @@ const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 /**
  * An ELF core, plain or zstd-compressed as systemd-coredump stores it, as a source. The first
  * source of a report decides the page size: a core says its own (NT_FILE), so it is opened
- * once here to learn it; later ones must match.
+ * once here to learn it; later ones must match. `file` is opened; `name` is what messages say.
  */
-export function openCoreFile(file: string, head: Buffer, pageSize: number | null): { opener: SourceOpener; pageSize: number } {
+export function openCoreFile(file: string, head: Buffer, pageSize: number | null, name: string = file): { opener: SourceOpener; pageSize: number } {
   const starts = (magic: Buffer) => head.length >= magic.length && head.subarray(0, magic.length).equals(magic);
-  if (!starts(ELF_MAGIC) && !starts(ZSTD_MAGIC)) throw new UserError(`${file}: neither a samepage snapshot nor an ELF core dump (plain or .zst)`);
-  if (pageSize !== null) return { opener: coreOpener(file, pageSize), pageSize };
-  const first = openCore(file, systemPageSize());
+  if (head.length === 0) throw new UserError(`${name}: empty: neither a samepage snapshot nor an ELF core dump`);
+  if (!starts(ELF_MAGIC) && !starts(ZSTD_MAGIC)) throw new UserError(`${name}: neither a samepage snapshot nor an ELF core dump (plain or .zst)`);
+  if (pageSize !== null) return { opener: coreOpener(file, pageSize, name), pageSize };
+  const first = openCore(file, systemPageSize(), name);
   const ownPageSize = first.pageSize;
   let unused: typeof first | null = first;
-  const opener = coreOpener(file, ownPageSize);
+  const opener = coreOpener(file, ownPageSize, name);
   return {
     pageSize: ownPageSize,
     opener: {

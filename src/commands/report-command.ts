@@ -1,15 +1,21 @@
 import { performance } from 'node:perf_hooks';
-import { closeSync, openSync, readSync } from 'node:fs';
 import type { Selection } from '../live/select.js';
 import { runScan, type SourceOpener } from '../scan/scan.js';
 import { SnapshotFile, isSnapshot } from '../snapshot/snapshot-source.js';
+import type { SnapshotProcess } from '../snapshot/snapshot-format.js';
 import type { KsmSettings } from '../analysis/ksm-settings.js';
+import type { ProcessInfo } from '../source/memory-source.js';
+import type { Skipped } from '../source/skipped.js';
+import type { ReportInput } from '../report/report.js';
+import type { ReportScan } from '../report/build-report.js';
 import { systemPageSize } from '../util/system.js';
-import { UserError, errnoCode } from '../util/errors.js';
+import { UserError } from '../util/errors.js';
+import { STDIN_PATH, openInputFile, type InputFile } from '../util/input-file.js';
 import { effectiveSettings, hasSelection, liveOpeners, printReport, progressFor, type Io, type OutputOptions, type WhatIf } from './common.js';
 import { openCoreFile } from './core-files.js';
 
 export interface ReportCommandOptions extends OutputOptions, WhatIf {
+  /** Snapshot and core files; "-" is standard input. */
   files: string[];
   selection: Selection;
   threads: number;
@@ -18,12 +24,19 @@ export interface ReportCommandOptions extends OutputOptions, WhatIf {
 
 /**
  * samepage report: snapshots and core dumps (and live processes, when selected) analysed
- * together with the same model and the same output as a live scan.
+ * together with the same model and the same output as a live scan. What a snapshot's scan
+ * could not read is reported again, with the exit status it gave.
  */
 export async function reportCommand(opts: ReportCommandOptions, io: Io): Promise<number> {
   if (opts.files.length === 0) throw new UserError('report needs at least one snapshot or core file');
+  if (opts.files.filter((f) => f === STDIN_PATH).length > 1) throw new UserError("'-' (standard input) can be read only once");
   const openers: SourceOpener[] = [];
   const snapshots: SnapshotFile[] = [];
+  const files: InputFile[] = [];
+  const inputs: ReportInput[] = [];
+  const recordedSkipped: Skipped[] = [];
+  const recordedWarnings: string[] = [];
+  const recordedProcesses = new Map<ProcessInfo, SnapshotProcess>();
   let pageSize: number | null = null;
   let settings: KsmSettings | null = null;
   let root = false;
@@ -34,51 +47,52 @@ export async function reportCommand(opts: ReportCommandOptions, io: Io): Promise
       root = live.root;
       openers.push(...live.openers);
     }
-    for (const file of opts.files) {
-      const head = readHead(file);
-      if (isSnapshot(head)) {
-        const snap = new SnapshotFile(file);
+    for (const given of opts.files) {
+      const input = await openInputFile(given, process.stdin);
+      files.push(input);
+      if (isSnapshot(input.head)) {
+        const snap = new SnapshotFile(input.path, input.name);
         snapshots.push(snap);
-        const ps = snap.header.host.pageSize;
-        if (pageSize !== null && ps !== pageSize) throw new UserError(`${file}: page size ${ps} differs from the other sources' ${pageSize}`);
+        const h = snap.header;
+        const ps = h.host.pageSize;
+        if (pageSize !== null && ps !== pageSize) throw new UserError(`${input.name}: page size ${ps} differs from the other sources' ${pageSize}`);
         pageSize = ps;
         // A snapshot alone is analysed with the settings it was taken with.
         if (live === null && settings === null) {
-          settings = snap.header.ksm;
-          root = snap.header.host.root;
+          settings = h.ksm;
+          root = h.host.root;
         }
         openers.push(...snap.openers());
+        inputs.push({ file: input.given, kind: 'snapshot', createdAt: h.createdAt, hostname: h.host.hostname, kernel: h.host.kernel });
+        for (const k of h.skipped) recordedSkipped.push({ ...k, source: snap.labelOf(k.source) });
+        for (const w of h.warnings) recordedWarnings.push(`${input.name}: ${w}`);
+        for (const p of snap.processes) recordedProcesses.set(p.info, p);
       } else {
-        const core = openCoreFile(file, head, pageSize);
+        const core = openCoreFile(input.path, input.head, pageSize, input.name);
         pageSize ??= core.pageSize;
         openers.push(core.opener);
+        inputs.push({ file: input.given, kind: 'core', createdAt: null, hostname: null, kernel: null });
       }
     }
     const chosen = effectiveSettings(settings, opts, io);
     const progress = await progressFor(opts.progress, io);
     const began = (await live?.readRegionsAhead()) ?? performance.now();
-    const scan = runScan(openers, { pageSize: pageSize ?? systemPageSize(), settings: chosen, progress, began, notScanned: live?.notScanned ?? [] });
+    const notScanned = [...(live?.notScanned ?? []), ...recordedSkipped];
+    const scan: ReportScan = runScan(openers, { pageSize: pageSize ?? systemPageSize(), settings: chosen, progress, began, notScanned });
+    // A snapshot's regions that its scan could not read count as they did then: they decide
+    // the exit status as they did.
+    for (const s of scan.sources) {
+      const recorded = recordedProcesses.get(s.info);
+      if (recorded === undefined) continue;
+      s.regionsSkipped += recorded.regionsSkipped;
+      s.regionsFailed += recorded.regionsFailed;
+    }
+    scan.warnings.push(...recordedWarnings);
+    scan.inputs = inputs;
     return await printReport(scan, root, opts, io);
   } finally {
     for (const s of snapshots) s.release();
+    for (const f of files) f.close();
     live?.close();
-  }
-}
-
-function readHead(file: string): Buffer {
-  let fd: number;
-  try {
-    fd = openSync(file, 'r');
-  } catch (err) {
-    throw new UserError(`${file}: cannot open: ${errnoCode(err) ?? (err as Error).message}`);
-  }
-  try {
-    const head = Buffer.alloc(64);
-    const n = readSync(fd, head, 0, head.length, 0);
-    return head.subarray(0, n);
-  } catch (err) {
-    throw new UserError(`${file}: cannot read: ${errnoCode(err) ?? (err as Error).message}`);
-  } finally {
-    closeSync(fd);
   }
 }

@@ -1,14 +1,16 @@
 import type { Selection } from '../live/select.js';
 import { collect } from '../scan/scan.js';
-import { writeSnapshot } from '../snapshot/snapshot-writer.js';
+import { prepareSnapshot } from '../snapshot/snapshot-writer.js';
 import { formatBytes, formatCount } from '../reporters/format.js';
 import { skipLines } from '../reporters/skip-lines.js';
 import { isPartial } from '../source/skipped.js';
 import { UserError } from '../util/errors.js';
+import { STDOUT_PATH, checkOutputPath, writeOutputFile } from '../util/output-file.js';
 import { EXIT_OK, EXIT_PARTIAL, effectiveSettings, hasSelection, liveOpeners, nothingScanned, progressFor, readVersion, type Io } from './common.js';
 
 export interface SnapshotCommandOptions {
   selection: Selection;
+  /** The file to write, or "-" for standard output. */
   output: string;
   threads: number;
   progress: boolean;
@@ -17,6 +19,8 @@ export interface SnapshotCommandOptions {
 /** samepage snapshot: what a live scan learns, saved for `samepage report` later or elsewhere. */
 export async function snapshotCommand(opts: SnapshotCommandOptions, io: Io): Promise<number> {
   if (!hasSelection(opts.selection)) throw new UserError('nothing to snapshot: give --pid PID, --name REGEX, --tree PID, --chromium or --all');
+  // Before the scan: a scan of every process takes a while, and its result would have nowhere to go.
+  checkOutputPath(opts.output, io.stdout);
   const live = liveOpeners(opts.selection, opts.threads, io);
   try {
     const settings = effectiveSettings(null, { useZeroPages: undefined, maxPageSharing: undefined }, io);
@@ -24,10 +28,15 @@ export async function snapshotCommand(opts: SnapshotCommandOptions, io: Io): Pro
     const began = await live.readRegionsAhead();
     const collected = collect(live.openers, { pageSize: live.pageSize, settings, progress, began, notScanned: live.notScanned });
     if (collected.sources.length === 0) throw nothingScanned(collected.skipped);
-    const bytes = writeSnapshot(opts.output, collected, { version: readVersion(), root: live.root, settings, physical: live.physical });
+    const snapshot = prepareSnapshot(collected, { version: readVersion(), root: live.root, settings, physical: live.physical });
+    const bytes = await writeOutputFile(opts.output, io.stdout, async (sink) => {
+      await snapshot.write(sink);
+    });
     for (const line of skipLines(collected.skipped, collected.warnings)) io.stderr.write(`samepage: ${line}\n`);
-    io.stdout.write(
-      `samepage: wrote ${opts.output}: ${formatCount(collected.sources.length)} processes, ${formatCount(collected.index.length)} resident pages, ${formatBytes(bytes)}\n`,
+    // With the snapshot on standard output, what is said about it goes to stderr.
+    const toStdout = opts.output === STDOUT_PATH;
+    (toStdout ? io.stderr : io.stdout).write(
+      `samepage: wrote ${toStdout ? 'standard output' : opts.output}: ${formatCount(collected.sources.length)} processes, ${formatCount(collected.index.length)} resident pages, ${formatBytes(bytes)}\n`,
     );
     return isPartial(collected.skipped, collected.sources) ? EXIT_PARTIAL : EXIT_OK;
   } finally {

@@ -41,11 +41,11 @@ const XZ_MAGIC = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
 const LZ4_MAGIC = 0x184d2204;
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
 
-/** Opens a core file, plain or zstd-compressed, recognised by its first bytes (not its name). */
-export function openByteSource(path: string): ByteSource {
+/** Opens a core file, plain or zstd-compressed, recognised by its first bytes (not its name); `path` is what messages call it. */
+export function openByteSource(file: string, path: string = file): ByteSource {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    fd = openSync(file, 'r');
   } catch (err) {
     throw new UserError(`${path}: cannot open: ${describeErrno(err)}`);
   }

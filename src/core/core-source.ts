@@ -205,16 +205,17 @@ export class CoreSource implements MemorySource {
 /**
  * Opens an ELF core (plain or zstd-compressed, recognised by content). `pageSize` is used when
  * the core does not say its own (NT_FILE): the source's `pageSize` tells which one it took.
+ * `name` is what labels and messages call it (standard input's copy is opened by another path).
  * Throws UserError naming the file and what is wrong with it.
  */
-export function openCore(path: string, pageSize: number): CoreSource {
-  if (!isPageSize(pageSize)) throw new UserError(`${path}: page size ${pageSize} is not a page size`);
-  const bytes = openByteSource(path);
+export function openCore(path: string, pageSize: number, name: string = path): CoreSource {
+  if (!isPageSize(pageSize)) throw new UserError(`${name}: page size ${pageSize} is not a page size`);
+  const bytes = openByteSource(path, name);
   try {
     const layout = parseCore(bytes);
     // Scanning starts again from the beginning: this also frees what decompression held.
     bytes.rewind();
-    return new CoreSource(path, bytes, layout, pageSize);
+    return new CoreSource(name, bytes, layout, pageSize);
   } catch (err) {
     bytes.close();
     throw err;
@@ -225,16 +226,16 @@ export function openCore(path: string, pageSize: number): CoreSource {
  * A core for runScan. The scan's page size must be the core's: a core written with other pages
  * is refused with a UserError (open it with openCore first to learn its page size).
  */
-export function coreOpener(path: string, pageSize: number): SourceOpener {
+export function coreOpener(path: string, pageSize: number, name: string = path): SourceOpener {
   return {
-    label: path,
+    label: name,
     pid: null,
     named: true,
     open(): MemorySource {
-      const source = openCore(path, pageSize);
+      const source = openCore(path, pageSize, name);
       if (source.pageSize !== pageSize) {
         source.close();
-        throw new UserError(`${path}: the core was written with ${source.pageSize}-byte pages, but the scan uses ${pageSize}-byte pages`);
+        throw new UserError(`${name}: the core was written with ${source.pageSize}-byte pages, but the scan uses ${pageSize}-byte pages`);
       }
       return source;
     },

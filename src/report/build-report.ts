@@ -4,14 +4,19 @@ import type { ScopeResult } from '../analysis/ksm-model.js';
 import { RMAP_ITEM_BYTES } from '../analysis/ksm-model.js';
 import { KIND_LABEL, MAPPING_KINDS } from '../source/mapping-kind.js';
 import { isPartial } from '../source/skipped.js';
-import { SCHEMA_VERSION, type Estimate, type KindRow, type ProcessRow, type Report } from './report.js';
+import { SCHEMA_VERSION, type Estimate, type KindRow, type ProcessRow, type Report, type ReportInput } from './report.js';
+
+/** A scan's result, with the files it read when it read some (samepage report). */
+export interface ReportScan extends ScanResult {
+  inputs?: ReportInput[];
+}
 
 const SCOPE_DESCRIPTION: Record<ScopeResult['scope'], string> = {
   'enable-all': 'if KSM were enabled for these processes (prctl PR_SET_MEMORY_MERGE, systemd MemoryKSM=yes)',
   'mergeable-now': 'what KSM merges today: only VMAs already marked mergeable (madvise MADV_MERGEABLE or the prctl)',
 };
 
-export function buildReport(scan: ScanResult, meta: { version: string; root: boolean; now?: Date }): Report {
+export function buildReport(scan: ReportScan, meta: { version: string; root: boolean; now?: Date }): Report {
   const { model, pageSize, settings } = scan;
   const content = model.content;
   const naiveDuplicateBytes = content.naiveDuplicatePages * pageSize;
@@ -117,6 +122,7 @@ export function buildReport(scan: ScanResult, meta: { version: string; root: boo
     createdAt: (meta.now ?? new Date()).toISOString(),
     host: { kernel: release(), pageSize, root: meta.root, pfnsVisible },
     ksm: { useZeroPages: settings.useZeroPages, maxPageSharing: settings.maxPageSharing, settingsSource: settings.source, runNow: settings.run },
+    inputs: scan.inputs ?? [],
     estimate,
     scopes: estimates,
     totals: {

@@ -13,6 +13,8 @@ export interface Report {
   createdAt: string;
   host: { kernel: string; pageSize: number; root: boolean; pfnsVisible: boolean };
   ksm: { useZeroPages: boolean; maxPageSharing: number; settingsSource: 'sysfs' | 'flags' | 'defaults'; runNow: number | null };
+  /** The snapshot and core files read, in the order given; empty for a live scan. */
+  inputs: ReportInput[];
   /** The default scope: "if KSM were enabled for these processes" (PR_SET_MEMORY_MERGE / MemoryKSM=yes). */
   estimate: Estimate;
   /** Both scopes, the default one first. */
@@ -30,6 +32,18 @@ export interface Report {
   warnings: string[];
   /** Limits of what this scan could know (no PFNs, cores...), in words. */
   caveats: string[];
+}
+
+/** A file a report read: when and where a snapshot was taken (a core does not say). */
+export interface ReportInput {
+  /** As given on the command line; "-" for standard input. */
+  file: string;
+  kind: 'snapshot' | 'core';
+  /** When the snapshot was taken (ISO 8601); null for a core. */
+  createdAt: string | null;
+  hostname: string | null;
+  /** The kernel release of the host it was taken on. */
+  kernel: string | null;
 }
 
 export interface Estimate {

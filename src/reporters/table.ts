@@ -17,6 +17,10 @@ export function renderTable(report: Report, opts: TableOptions = {}): string {
     `samepage: ${formatCount(t.processes)} process${t.processes === 1 ? '' : 'es'}, ${formatBytes(t.residentPages * ps)} resident ` +
       `(${formatBytes(t.anonPages * ps)} anonymous) scanned in ${(t.elapsedMs / 1000).toFixed(1)} s`,
   );
+  for (const i of report.inputs) {
+    const file = i.file === '-' ? 'stdin' : i.file;
+    out.push(i.kind === 'snapshot' ? `snapshot ${file}: taken ${i.createdAt ?? '?'} on host ${i.hostname ?? '?'} (Linux ${i.kernel ?? '?'})` : `core ${file}`);
+  }
   out.push('');
   const e = report.estimate;
   out.push(`If KSM were enabled for these processes (prctl PR_SET_MEMORY_MERGE / systemd MemoryKSM=yes):`);

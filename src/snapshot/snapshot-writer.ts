@@ -1,6 +1,4 @@
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { release } from 'node:os';
+import { hostname, release } from 'node:os';
 import type { Collected } from '../scan/scan.js';
 import type { KsmSettings } from '../analysis/ksm-settings.js';
 import type { PhysicalPages } from '../physical/physical-pages.js';
@@ -8,9 +6,22 @@ import { FRAMES_PER_DOMAIN } from '../physical/physical-domains.js';
 import { RECORDED_KSM, RECORDED_ZERO } from '../physical/recorded-physical-pages.js';
 import { META_ANON, META_EXCLUSIVE, META_NO_PHYS, metaPfn } from '../index/page-index.js';
 import { PAGE_ANON, PAGE_EXCLUSIVE, PAGE_NO_PHYS } from '../source/memory-source.js';
-import { FRAME_RECORD_BYTES, PAGE_RECORD_BYTES, SNAPSHOT_FORMAT, SNAPSHOT_MAGIC, dataOffset, type SnapshotHeader } from './snapshot-format.js';
-import { UserError, errnoCode } from '../util/errors.js';
+import { createPageHasher, type PageHasher } from '../hash/page-hasher.js';
+import type { OutputSink } from '../util/output-file.js';
+import {
+  CHECKSUM_BLOCK_BYTES,
+  CHECKSUM_BYTES,
+  FRAME_RECORD_BYTES,
+  PAGE_RECORD_BYTES,
+  SNAPSHOT_FORMAT,
+  SNAPSHOT_MAGIC,
+  TRAILER_BYTES,
+  TRAILER_MAGIC,
+  dataOffset,
+  type SnapshotHeader,
+} from './snapshot-format.js';
 
+/** Records encoded per chunk: 1 MiB, and one await (a chance to handle a signal) per chunk. */
 const CHUNK_RECORDS = 65536;
 
 export interface SnapshotMeta {
@@ -22,100 +33,152 @@ export interface SnapshotMeta {
   now?: Date;
 }
 
+/** A snapshot ready to be written: its header and the kernel's answers about frames, taken. */
+export interface PreparedSnapshot {
+  /** Writes the snapshot into `out`; returns the bytes written. */
+  write(out: OutputSink): Promise<number>;
+}
+
 /**
- * Writes what a live scan collected (before sorting) to `path`, atomically: into a hidden file
- * beside it, flushed to disk, then renamed over it, so an interrupted write leaves no half file.
- * Returns the bytes written.
+ * Makes a snapshot (snapshot-format.ts) of what a live scan collected (before sorting). What
+ * asks the kernel is done here, before any output file exists, so that the write itself is
+ * short and yields between chunks.
  */
-export function writeSnapshot(path: string, c: Collected, meta: SnapshotMeta): number {
-  const index = c.index;
-  const n = index.length;
+export function prepareSnapshot(c: Collected, meta: SnapshotMeta): PreparedSnapshot {
   const frames = recordFrames(c, meta.physical);
   const header: SnapshotHeader = {
     format: SNAPSHOT_FORMAT,
     tool: { name: 'samepage', version: meta.version },
     createdAt: (meta.now ?? new Date()).toISOString(),
-    host: { kernel: release(), pageSize: c.pageSize, root: meta.root, pfnsVisible: c.sources.every((s) => s.hasPhysicalInfo) },
+    host: { kernel: release(), hostname: hostname(), pageSize: c.pageSize, root: meta.root, pfnsVisible: c.sources.every((s) => s.hasPhysicalInfo) },
     ksm: meta.settings,
     processes: c.sources.map((s) => ({
       info: s.info,
       label: s.label,
+      named: s.named,
       hasPhysicalInfo: s.hasPhysicalInfo,
+      regionsSkipped: s.regionsSkipped,
+      regionsFailed: s.regionsFailed,
       regions: s.regions.map((r) => ({ ...r.region, virtualPages: r.virtualPages, swappedPages: r.swappedPages, pages: r.indexedPages })),
     })),
-    pageRecords: n,
+    skipped: c.skipped,
+    warnings: c.warnings,
+    pageRecords: c.index.length,
     frameRecords: frames.pfns.length,
   };
+  return { write: (out) => writeSnapshot(out, c, header, frames) };
+}
+
+async function writeSnapshot(out: OutputSink, c: Collected, header: SnapshotHeader, frames: Frames): Promise<number> {
+  const index = c.index;
+  const n = index.length;
   const headerBytes = Buffer.from(JSON.stringify(header), 'utf8');
-  const start = dataOffset(headerBytes.length);
-  const prefix = Buffer.alloc(start);
+  const prefix = Buffer.alloc(dataOffset(headerBytes.length));
   SNAPSHOT_MAGIC.copy(prefix, 0);
   prefix.writeUInt32LE(headerBytes.length, SNAPSHOT_MAGIC.length);
   headerBytes.copy(prefix, SNAPSHOT_MAGIC.length + 4);
 
-  const temp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
-  let fd: number;
-  try {
-    // 'w': a temp file left by a killed run with the same pid is ours to overwrite.
-    fd = openSync(temp, 'w', 0o600);
-  } catch (err) {
-    throw new UserError(`cannot write ${path}: ${errnoCode(err) ?? (err as Error).message}`);
+  const blocks = new ChecksummedWriter(out, createPageHasher());
+  await blocks.write(prefix);
+  const words = new Uint32Array(CHUNK_RECORDS * 4);
+  const bytes = Buffer.from(words.buffer);
+  for (let at = 0; at < n; at += CHUNK_RECORDS) {
+    const m = Math.min(CHUNK_RECORDS, n - at);
+    for (let i = 0; i < m; i++) {
+      const r = at + i;
+      const metaWord = index.meta[r] as number;
+      const noPhys = (metaWord & META_NO_PHYS) !== 0;
+      const pfn = noPhys ? 0 : metaPfn(metaWord, index.pfnLo[r] as number) % FRAMES_PER_DOMAIN;
+      const flags = ((metaWord & META_ANON) !== 0 ? PAGE_ANON : 0) | ((metaWord & META_EXCLUSIVE) !== 0 ? PAGE_EXCLUSIVE : 0) | (noPhys ? PAGE_NO_PHYS : 0);
+      words[i * 4] = index.hashHi[r] as number;
+      words[i * 4 + 1] = index.hashLo[r] as number;
+      words[i * 4 + 2] = pfn % 0x1_0000_0000;
+      words[i * 4 + 3] = (flags | (Math.floor(pfn / 0x1_0000_0000) << 8)) >>> 0;
+    }
+    await blocks.write(bytes.subarray(0, m * PAGE_RECORD_BYTES));
   }
-  let written = 0;
-  try {
-    written += writeAll(fd, prefix);
-    const words = new Uint32Array(CHUNK_RECORDS * 4);
-    const bytes = Buffer.from(words.buffer);
-    for (let at = 0; at < n; at += CHUNK_RECORDS) {
-      const m = Math.min(CHUNK_RECORDS, n - at);
-      for (let i = 0; i < m; i++) {
-        const r = at + i;
-        const metaWord = index.meta[r] as number;
-        const noPhys = (metaWord & META_NO_PHYS) !== 0;
-        const pfn = noPhys ? 0 : metaPfn(metaWord, index.pfnLo[r] as number) % FRAMES_PER_DOMAIN;
-        const flags = ((metaWord & META_ANON) !== 0 ? PAGE_ANON : 0) | ((metaWord & META_EXCLUSIVE) !== 0 ? PAGE_EXCLUSIVE : 0) | (noPhys ? PAGE_NO_PHYS : 0);
-        words[i * 4] = index.hashHi[r] as number;
-        words[i * 4 + 1] = index.hashLo[r] as number;
-        words[i * 4 + 2] = pfn % 0x1_0000_0000;
-        words[i * 4 + 3] = (flags | (Math.floor(pfn / 0x1_0000_0000) << 8)) >>> 0;
-      }
-      written += writeAll(fd, bytes.subarray(0, m * PAGE_RECORD_BYTES));
+  for (let at = 0; at < frames.pfns.length; at += CHUNK_RECORDS) {
+    const m = Math.min(CHUNK_RECORDS, frames.pfns.length - at);
+    for (let i = 0; i < m; i++) {
+      const o = i * FRAME_RECORD_BYTES;
+      bytes.writeDoubleLE(frames.pfns[at + i] as number, o);
+      bytes.writeUInt32LE(frames.mapCounts[at + i] as number, o + 8);
+      bytes.writeUInt32LE(frames.flags[at + i] as number, o + 12);
     }
-    const frameBuf = Buffer.alloc(frames.pfns.length * FRAME_RECORD_BYTES);
-    for (let i = 0; i < frames.pfns.length; i++) {
-      frameBuf.writeDoubleLE(frames.pfns[i] as number, i * FRAME_RECORD_BYTES);
-      frameBuf.writeUInt32LE(frames.mapCounts[i] as number, i * FRAME_RECORD_BYTES + 8);
-      frameBuf.writeUInt32LE(frames.flags[i] as number, i * FRAME_RECORD_BYTES + 12);
-    }
-    written += writeAll(fd, frameBuf);
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(temp, path);
-  } catch (err) {
-    try {
-      closeSync(fd);
-    } catch {
-      // Already closed.
-    }
-    try {
-      unlinkSync(temp);
-    } catch {
-      // Nothing to remove.
-    }
-    if (err instanceof UserError) throw err;
-    throw new UserError(`cannot write ${path}: ${errnoCode(err) ?? (err as Error).message}`);
+    await blocks.write(bytes.subarray(0, m * FRAME_RECORD_BYTES));
   }
-  return written;
+  return blocks.finish();
 }
 
-function writeAll(fd: number, buf: Buffer): number {
-  let done = 0;
-  while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done);
-  return done;
+/**
+ * Cuts what is written into 1 MiB blocks at file offsets 0, 1 MiB, ..., checksums each, and
+ * ends the file with the checksum table and the trailer.
+ */
+class ChecksummedWriter {
+  private readonly block = Buffer.allocUnsafe(CHECKSUM_BLOCK_BYTES);
+  private fill = 0;
+  private flushed = 0;
+  /** Each block's checksum, low and high 32 bits. */
+  private readonly sums: number[] = [];
+  private readonly hi = new Uint32Array(1);
+  private readonly lo = new Uint32Array(1);
+
+  constructor(
+    private readonly out: OutputSink,
+    private readonly hasher: PageHasher,
+  ) {}
+
+  async write(data: Uint8Array): Promise<void> {
+    for (let at = 0; at < data.length; ) {
+      const n = Math.min(CHECKSUM_BLOCK_BYTES - this.fill, data.length - at);
+      this.block.set(data.subarray(at, at + n), this.fill);
+      this.fill += n;
+      at += n;
+      if (this.fill === CHECKSUM_BLOCK_BYTES) await this.flush();
+    }
+  }
+
+  /** Writes the last block, the table and the trailer; returns the file's size. */
+  async finish(): Promise<number> {
+    await this.flush();
+    const tableOffset = this.flushed;
+    const table = Buffer.alloc((this.sums.length / 2) * CHECKSUM_BYTES);
+    for (let i = 0; i < this.sums.length; i++) table.writeUInt32LE(this.sums[i] as number, i * 4);
+    this.checksum(table);
+    const trailer = Buffer.alloc(TRAILER_BYTES);
+    trailer.writeUInt32LE(tableOffset % 0x1_0000_0000, 0);
+    trailer.writeUInt32LE(Math.floor(tableOffset / 0x1_0000_0000), 4);
+    trailer.writeUInt32LE(this.lo[0] as number, 8);
+    trailer.writeUInt32LE(this.hi[0] as number, 12);
+    TRAILER_MAGIC.copy(trailer, 16);
+    await this.out.write(table);
+    await this.out.write(trailer);
+    return tableOffset + table.length + trailer.length;
+  }
+
+  private async flush(): Promise<void> {
+    if (this.fill === 0) return;
+    const data = this.block.subarray(0, this.fill);
+    this.checksum(data);
+    this.sums.push(this.lo[0] as number, this.hi[0] as number);
+    await this.out.write(data);
+    this.flushed += this.fill;
+    this.fill = 0;
+  }
+
+  private checksum(data: Buffer): void {
+    this.hasher.hashPages(data, 1, data.length, this.hi, this.lo, 0);
+  }
 }
 
 /** The kernel's answers for every anonymous frame mapped more than once: what the model and the sink ask. */
-function recordFrames(c: Collected, physical: PhysicalPages | null): { pfns: Float64Array; mapCounts: Uint32Array; flags: Uint32Array } {
+interface Frames {
+  pfns: Float64Array;
+  mapCounts: Uint32Array;
+  flags: Uint32Array;
+}
+
+function recordFrames(c: Collected, physical: PhysicalPages | null): Frames {
   const index = c.index;
   if (physical === null) return { pfns: new Float64Array(0), mapCounts: new Uint32Array(0), flags: new Uint32Array(0) };
   let count = 0;
