@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync } from 'node:fs';
-import { UserError } from '../util/errors.js';
-import { describeErrno, preadFully } from './pread.js';
+import { UserError, describeError } from '../util/errors.js';
+import { preadFully } from './pread.js';
 import { openZstdByteSource } from './zstd-stream.js';
 
 /**
@@ -47,7 +47,7 @@ export function openByteSource(file: string, path: string = file): ByteSource {
   try {
     fd = openSync(file, 'r');
   } catch (err) {
-    throw new UserError(`${path}: cannot open: ${describeErrno(err)}`);
+    throw new UserError(`${path}: cannot open: ${describeError(err)}`);
   }
   try {
     let size: number;
@@ -57,7 +57,7 @@ export function openByteSource(file: string, path: string = file): ByteSource {
       size = st.size;
     } catch (err) {
       if (err instanceof UserError) throw err;
-      throw new UserError(`${path}: cannot read: ${describeErrno(err)}`);
+      throw new UserError(`${path}: cannot read: ${describeError(err)}`);
     }
     const head = Buffer.alloc(8);
     let n: number;

@@ -9,15 +9,10 @@ export function preadFully(fd: number, buf: Uint8Array, offset: number, length: 
     try {
       n = readSync(fd, buf, offset + done, length - done, at + done);
     } catch (err) {
-      throw new SourceError(`${path}: read error at offset ${at + done}: ${describeErrno(err)}`);
+      throw new SourceError(`${path}: read error at offset ${at + done}: ${describeError(err)}`);
     }
     if (n === 0) break;
     done += n;
   }
   return done;
-}
-
-/** The error in words with its code: "no such file or directory (ENOENT)". */
-export function describeErrno(err: unknown): string {
-  return describeError(err);
 }
