@@ -3,7 +3,8 @@
 // (pread of /proc/PID/mem, hashed in batches) must put the same records in the index, also
 // when smaps understated what is resident and the index has to grow in the middle of a region.
 import { afterAll, describe, expect, it } from 'vitest';
-import { collect, type SourceOpener } from '../src/scan/scan.js';
+import { collect } from '../src/scan/scan.js';
+import type { SourceOpener } from '../src/source/source-opener.js';
 import { LiveSource } from '../src/live/live-source.js';
 import { readProcessInfo } from '../src/live/process-info.js';
 import { KernelPhysicalPages } from '../src/physical/physical-pages.js';

@@ -1,10 +1,9 @@
-import type { SourceOpener } from '../scan/scan.js';
+import type { SourceOpener } from '../source/source-opener.js';
 import { coreOpener, openCore } from '../core/core-source.js';
 import { systemPageSize } from '../util/system.js';
 import { UserError } from '../util/errors.js';
+import { sniffInput } from '../source/input-kind.js';
 
-const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
-const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 
 /**
  * An ELF core, plain or zstd-compressed as systemd-coredump stores it, as a source. The first
@@ -12,9 +11,10 @@ const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
  * once here to learn it; later ones must match. `file` is opened; `name` is what messages say.
  */
 export function openCoreFile(file: string, head: Buffer, pageSize: number | null, name: string = file): { opener: SourceOpener; pageSize: number } {
-  const starts = (magic: Buffer) => head.length >= magic.length && head.subarray(0, magic.length).equals(magic);
-  if (head.length === 0) throw new UserError(`${name}: empty: neither a samepage snapshot nor an ELF core dump`);
-  if (!starts(ELF_MAGIC) && !starts(ZSTD_MAGIC)) throw new UserError(`${name}: neither a samepage snapshot nor an ELF core dump (plain or .zst)`);
+  const kind = sniffInput(head);
+  if (kind === 'empty') throw new UserError(`${name}: empty: neither a samepage snapshot nor an ELF core dump`);
+  // Other compressions get their own advice when the core is opened (core/open-byte-source.ts).
+  if (kind === 'unknown' || kind === 'snapshot') throw new UserError(`${name}: neither a samepage snapshot nor an ELF core dump (plain or .zst)`);
   if (pageSize !== null) return { opener: coreOpener(file, pageSize, name), pageSize };
   const first = openCore(file, systemPageSize(), name);
   const ownPageSize = first.pageSize;

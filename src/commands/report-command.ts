@@ -1,7 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import type { Selection } from '../live/select.js';
-import { runScan, type SourceOpener } from '../scan/scan.js';
-import { SnapshotFile, isSnapshot } from '../snapshot/snapshot-source.js';
+import { runScan } from '../scan/scan.js';
+import type { SourceOpener } from '../source/source-opener.js';
+import { SnapshotFile } from '../snapshot/snapshot-source.js';
+import { sniffInput } from '../source/input-kind.js';
 import type { SnapshotProcess } from '../snapshot/snapshot-format.js';
 import type { KsmSettings } from '../analysis/ksm-settings.js';
 import type { ProcessInfo } from '../source/memory-source.js';
@@ -50,7 +52,7 @@ export async function reportCommand(opts: ReportCommandOptions, io: Io): Promise
     for (const given of opts.files) {
       const input = await openInputFile(given, process.stdin);
       files.push(input);
-      if (isSnapshot(input.head)) {
+      if (sniffInput(input.head) === 'snapshot') {
         const snap = new SnapshotFile(input.path, input.name);
         snapshots.push(snap);
         const h = snap.header;

@@ -2,11 +2,12 @@ import { basename } from 'node:path';
 import type { MemorySource, PageBatch, PageSink, ProcessInfo, RegionTally, SourceRegion } from '../source/memory-source.js';
 import { PAGE_ANON, PAGE_NO_PHYS } from '../source/memory-source.js';
 import { classifyRegion, type MappingKind } from '../source/mapping-kind.js';
-import { chromiumProcessType, splitCmdline } from '../live/process-info.js';
+import { chromiumProcessType, splitCmdline } from '../source/process-naming.js';
 import type { PhysicalPages } from '../physical/physical-pages.js';
-import type { SourceOpener } from '../scan/scan.js';
+import type { SourceOpener } from '../source/source-opener.js';
 import { SourceError, UserError } from '../util/errors.js';
-import { openByteSource, type ByteSource } from './byte-source.js';
+import type { ByteSource } from './byte-source.js';
+import { openByteSource } from './open-byte-source.js';
 import { PF_R, PF_W, PF_X, isPageSize, parseCore, type CoreLayout, type CoreSegment, type MappedFiles } from './elf-core.js';
 
 /** Where a region's pages are in the core, and how its pages are flagged. */

@@ -2,13 +2,13 @@ import { closeSync } from 'node:fs';
 import { Decompress } from 'fzstd';
 import { SourceError, UserError } from '../util/errors.js';
 import type { ByteSource } from './byte-source.js';
+import { ZSTD_MAGIC } from '../source/input-kind.js';
 import { preadFully } from './pread.js';
 
 // Zstandard frames (RFC 8878), decompressed forward only and synchronously with fzstd (pure
 // JavaScript). The frame and block headers are walked here, so that fzstd is handed one whole
 // block at a time: at most one block (128 KiB) of output is held, whatever the compression ratio.
 
-const ZSTD_MAGIC = 0xfd2fb528;
 const MAX_BLOCK = 128 * 1024;
 /** zstd's own decoder refuses windows over 2^27 unless told otherwise (ZSTD_WINDOWLOG_LIMIT_DEFAULT). */
 export const MAX_WINDOW = 1 << 27;

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { MemorySource, ProcessInfo, SourceOrigin, SourceRegion } from '../source/memory-source.js';
+import type { SourceOpener } from '../source/source-opener.js';
 import type { PhysicalPages } from '../physical/physical-pages.js';
 import { createPageBatch } from '../source/memory-source.js';
 import { KIND_INDEX, MAPPING_KINDS, pageKind } from '../source/mapping-kind.js';
@@ -12,18 +13,6 @@ import type { KsmSettings } from '../analysis/ksm-settings.js';
 import { PhysicalDomains } from '../physical/physical-domains.js';
 import { EXIT_NO_PERMISSION, SourceError, UserError } from '../util/errors.js';
 import type { Skipped } from '../source/skipped.js';
-
-/** Opens one source lazily, so that a process that cannot be read is a skip, not a crash. */
-export interface SourceOpener {
-  label: string;
-  pid: number | null;
-  /**
-   * The user named this source (a --pid, --name, --tree or --chromium match, a file): memory of
-   * it that could not be read makes the result partial. False for processes taken by --all.
-   */
-  named: boolean;
-  open(): MemorySource;
-}
 
 export interface ProgressReporter {
   start(totalBytes: number): void;

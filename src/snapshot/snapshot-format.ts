@@ -1,6 +1,7 @@
 import type { KsmSettings } from '../analysis/ksm-settings.js';
 import type { ProcessInfo, SourceRegion } from '../source/memory-source.js';
 import type { Skipped } from '../source/skipped.js';
+import { SNAPSHOT_MAGIC_PREFIX } from '../source/input-kind.js';
 
 /**
  * A samepage snapshot: what a live scan learned, to be analysed later and elsewhere.
@@ -23,7 +24,7 @@ import type { Skipped } from '../source/skipped.js';
 export const SNAPSHOT_MAGIC = Buffer.from('SPSNAP02', 'latin1');
 export const SNAPSHOT_FORMAT = 2;
 /** "SPSNAP" and two digits: the format's number. */
-export const SNAPSHOT_MAGIC_PREFIX = Buffer.from('SPSNAP', 'latin1');
+export { SNAPSHOT_MAGIC_PREFIX };
 export const TRAILER_MAGIC = Buffer.from('SPSNEND2', 'latin1');
 export const TRAILER_BYTES = 24;
 export const CHECKSUM_BLOCK_BYTES = 1 << 20;

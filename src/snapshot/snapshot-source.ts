@@ -5,7 +5,7 @@ import { MAPPING_KINDS } from '../source/mapping-kind.js';
 import type { SkipKind } from '../source/skipped.js';
 import type { PhysicalPages } from '../physical/physical-pages.js';
 import { RecordedPhysicalPages } from '../physical/recorded-physical-pages.js';
-import type { SourceOpener } from '../scan/scan.js';
+import type { SourceOpener } from '../source/source-opener.js';
 import { createPageHasher } from '../hash/page-hasher.js';
 import {
   CHECKSUM_BLOCK_BYTES,
