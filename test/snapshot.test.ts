@@ -25,6 +25,7 @@ function comparable(r: Report): unknown {
   c.ksm.runNow = null;
   for (const p of c.processes) {
     p.source = '';
+    p.file = null;
     p.origin = 'live';
   }
   c.caveats = (c.caveats ?? []).filter((x) => !x.startsWith('snapshot figures'));
@@ -100,6 +101,8 @@ describe('report mixes sources', () => {
     expect(run.code, run.stderr).toBe(0);
     const report = JSON.parse(run.stdout) as Report;
     expect(report.processes.map((p) => p.origin).sort()).toEqual(['core', 'live', 'snapshot']);
+    // Each row says which file it comes from, as given.
+    expect(report.processes.map((p) => p.file).sort()).toEqual([sample, snapFile, null].sort());
     // The live process repeats the snapshot's 64 pages: duplicates across the two sources
     // (counted on whichever side comes second in frame order).
     const across = report.processes.filter((p) => p.origin !== 'core').reduce((n, p) => n + p.dupAcrossProcesses, 0);

@@ -230,6 +230,7 @@ export function coreOpener(path: string, pageSize: number): SourceOpener {
     label: path,
     pid: null,
     named: true,
+    file: path,
     open(): MemorySource {
       const source = openCore(path, pageSize);
       if (source.pageSize !== pageSize) {

@@ -4,7 +4,8 @@ import type { ScopeResult } from '../analysis/ksm-model.js';
 import { RMAP_ITEM_BYTES } from '../analysis/ksm-model.js';
 import { KIND_LABEL, MAPPING_KINDS } from '../source/mapping-kind.js';
 import { isPartial } from '../source/skipped.js';
-import { SCHEMA_VERSION, type Estimate, type KindRow, type ProcessRow, type Report } from './report.js';
+import type { ContentSharing } from '../analysis/content-sharing.js';
+import { SCHEMA_VERSION, type Estimate, type KindRow, type Overlap, type ProcessRow, type Report, type Sharing, type SharingBucket } from './report.js';
 
 const SCOPE_DESCRIPTION: Record<ScopeResult['scope'], string> = {
   'enable-all': 'if KSM were enabled for these processes (prctl PR_SET_MEMORY_MERGE, systemd MemoryKSM=yes)',
@@ -66,6 +67,7 @@ export function buildReport(scan: ScanResult, meta: { version: string; root: boo
       command: s.info.command,
       chromiumType: s.info.chromiumType,
       source: s.label,
+      file: s.file,
       origin: s.origin,
       virtualPages: sum(Array.from(s.virtualPagesByKind)),
       residentPages: at(content.byProcess.resident, p),
@@ -145,11 +147,27 @@ export function buildReport(scan: ScanResult, meta: { version: string; root: boo
     },
     byKind,
     processes,
+    sharing: sharingOf(scan.sharing),
+    overlap: overlapOf(scan.sharing),
     partial: isPartial(scan.skipped, scan.sources),
     skipped: scan.skipped,
     warnings: scan.warnings,
     caveats,
   };
+}
+
+function sharingOf(s: ContentSharing): Sharing {
+  const byMappings: SharingBucket[] = [];
+  s.contents.forEach((contents, i) => {
+    if (contents > 0) byMappings.push({ mappings: i + 2, orMore: i === s.contents.length - 1, contents, pages: at(s.mappings, i) });
+  });
+  return { byMappings, zeroFilledPages: s.zeroFilledMappings };
+}
+
+function overlapOf(s: ContentSharing): Overlap {
+  const n = s.overlapProcesses.length;
+  const contents = s.overlapProcesses.map((_, i) => Array.from(s.overlap.subarray(i * n, (i + 1) * n)));
+  return { processes: [...s.overlapProcesses], contents };
 }
 
 function at(a: Float64Array, i: number): number {

@@ -66,7 +66,7 @@ export class SnapshotFile {
       const start = first;
       first += p.regions.reduce((n, r) => n + r.pages, 0);
       const label = `${p.label} in ${basename(this.path)}`;
-      return { label, pid: p.info.pid, named: true, open: () => this.source(p.info, label, p.hasPhysicalInfo, p.regions, start) };
+      return { label, pid: p.info.pid, named: true, file: this.path, open: () => this.source(p.info, label, p.hasPhysicalInfo, p.regions, start) };
     });
   }
 
