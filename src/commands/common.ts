@@ -11,6 +11,8 @@ import type { ProgressReporter, ScanResult, SourceOpener } from '../scan/scan.js
 import { buildReport } from '../report/build-report.js';
 import { renderJson } from '../reporters/json.js';
 import { skipLines } from '../reporters/skip-lines.js';
+import { localeIsUtf8, outputWidth } from '../reporters/terminal.js';
+import { escapeLine } from '../reporters/text-escape.js';
 import { nativeAddon } from '../native/native-addon.js';
 import { isRoot, systemPageSize } from '../util/system.js';
 import { EXIT_NO_PERMISSION, UserError } from '../util/errors.js';
@@ -127,9 +129,11 @@ export function nothingScanned(skipped: readonly Skipped[]): UserError {
 export async function printReport(scan: ScanResult, root: boolean, out: OutputOptions, io: Io): Promise<number> {
   if (scan.sources.length === 0) throw nothingScanned(scan.skipped);
   const report = buildReport(scan, { version: readVersion(), root });
-  // The table renderer (cli-table3) is loaded only for a table: JSON users do not pay for it.
-  io.stdout.write(out.json ? renderJson(report) : (await import('../reporters/table.js')).renderTable(report, { maxProcesses: out.top }));
-  if (out.json) for (const line of skipLines(report.skipped, report.warnings)) io.stderr.write(`samepage: ${line}\n`);
+  // The table renderer is loaded only for a table: JSON users do not pay for it.
+  const table = async (): Promise<string> =>
+    (await import('../reporters/table.js')).renderTable(report, { maxProcesses: out.top, width: outputWidth(process.env, io.stdout), ascii: !localeIsUtf8(process.env) });
+  io.stdout.write(out.json ? renderJson(report) : await table());
+  if (out.json) for (const line of skipLines(report.skipped, report.warnings)) io.stderr.write(`samepage: ${escapeLine(line, !localeIsUtf8(process.env))}\n`);
   return report.partial ? EXIT_PARTIAL : EXIT_OK;
 }
 

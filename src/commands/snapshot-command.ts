@@ -3,7 +3,9 @@ import { collect } from '../scan/scan.js';
 import { writeSnapshot } from '../snapshot/snapshot-writer.js';
 import { formatBytes, formatCount } from '../reporters/format.js';
 import { skipLines } from '../reporters/skip-lines.js';
+import { escapeLine } from '../reporters/text-escape.js';
 import { isPartial } from '../source/skipped.js';
+import { plural } from '../util/plural.js';
 import { UserError } from '../util/errors.js';
 import { EXIT_OK, EXIT_PARTIAL, effectiveSettings, hasSelection, liveOpeners, nothingScanned, progressFor, readVersion, type Io } from './common.js';
 
@@ -25,9 +27,9 @@ export async function snapshotCommand(opts: SnapshotCommandOptions, io: Io): Pro
     const collected = collect(live.openers, { pageSize: live.pageSize, settings, progress, began, notScanned: live.notScanned });
     if (collected.sources.length === 0) throw nothingScanned(collected.skipped);
     const bytes = writeSnapshot(opts.output, collected, { version: readVersion(), root: live.root, settings, physical: live.physical });
-    for (const line of skipLines(collected.skipped, collected.warnings)) io.stderr.write(`samepage: ${line}\n`);
+    for (const line of skipLines(collected.skipped, collected.warnings)) io.stderr.write(`samepage: ${escapeLine(line)}\n`);
     io.stdout.write(
-      `samepage: wrote ${opts.output}: ${formatCount(collected.sources.length)} processes, ${formatCount(collected.index.length)} resident pages, ${formatBytes(bytes)}\n`,
+      `samepage: wrote ${opts.output}: ${plural(collected.sources.length, 'process', 'processes', formatCount)}, ${plural(collected.index.length, 'resident page', 'resident pages', formatCount)}, ${formatBytes(bytes)}\n`,
     );
     return isPartial(collected.skipped, collected.sources) ? EXIT_PARTIAL : EXIT_OK;
   } finally {

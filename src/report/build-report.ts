@@ -4,6 +4,7 @@ import type { ScopeResult } from '../analysis/ksm-model.js';
 import { RMAP_ITEM_BYTES } from '../analysis/ksm-model.js';
 import { KIND_LABEL, MAPPING_KINDS } from '../source/mapping-kind.js';
 import { isPartial } from '../source/skipped.js';
+import { plural } from '../util/plural.js';
 import type { ContentSharing } from '../analysis/content-sharing.js';
 import { SCHEMA_VERSION, type Estimate, type KindRow, type Overlap, type ProcessRow, type Report, type Sharing, type SharingBucket } from './report.js';
 
@@ -103,7 +104,7 @@ export function buildReport(scan: ScanResult, meta: { version: string; root: boo
   }
   if (dumps.length > 0) {
     caveats.push(
-      `${dumps.length === scan.sources.length ? 'every source is' : `${dumps.length} sources are`} a core or VM memory dump: contents only, so figures from them are a content-only upper bound ` +
+      `${dumps.length === scan.sources.length ? 'every source is' : `${plural(dumps.length, 'source is', 'sources are')}`} a core or VM memory dump: contents only, so figures from them are a content-only upper bound ` +
         '(no physical sharing, no VMA flags: every anonymous or private writable region is taken as mergeable); ' +
         'a dump cannot tell a never-touched page from a zero-filled one, so zero pages are shown apart and never counted as a saving',
     );

@@ -43,17 +43,22 @@ export function displayWidth(text: string): number {
   return w;
 }
 
-/** At most `width` columns: cut, with a mark that says so ('…', or '+' in ASCII as top does). */
-export function truncateTo(text: string, width: number, ascii: boolean): string {
+/**
+ * At most `width` columns: cut, with a mark that says so ('…', or '+' in ASCII as top does).
+ * From the end for a name; from the start for a path, whose end says most.
+ */
+export function truncateTo(text: string, width: number, ascii: boolean, from: 'end' | 'start' = 'end'): string {
   if (displayWidth(text) <= width) return text;
   const mark = ascii ? '+' : '…';
-  let out = '';
+  const chars = [...text];
+  if (from === 'start') chars.reverse();
+  let kept = '';
   let w = 0;
-  for (const ch of text) {
+  for (const ch of chars) {
     const cw = charWidth(ch.codePointAt(0) ?? 0, ch);
     if (w + cw > width - 1) break;
-    out += ch;
+    kept = from === 'start' ? ch + kept : kept + ch;
     w += cw;
   }
-  return `${out}${mark}`;
+  return from === 'start' ? `${mark}${kept}` : `${kept}${mark}`;
 }
