@@ -1,6 +1,14 @@
 // The command line itself: help, version, completion and usage errors (no process is read).
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
 import { runSamepage } from './support/samepage.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'samepage-usage-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const samples = ['service-a.core.zst', 'service-b.core.zst'].map((f) => fileURLToPath(new URL(`../samples/${f}`, import.meta.url)));
 
 describe('usage', () => {
   it('--help, -h, help and help COMMAND print the commands and options, exit 0', async () => {
@@ -53,6 +61,9 @@ describe('usage', () => {
       [['report'], 'report needs at least one snapshot or core file'],
       [['snapshot', '--all'], 'snapshot needs -o FILE, the file to write'],
       [['scan', '--no-progress=3', '--all'], '--no-progress takes no value'],
+      [['scan', '--format', 'xml', '--all'], "--format takes table, plain, json, markdown or csv, not 'xml'"],
+      [['scan', '--json', '--format', 'csv', '--all'], '--json is --format json: it does not combine with --format csv'],
+      [['scan', '--sort', 'size', '--all'], "--sort takes freed, resident, anonymous, swapped, dup-within, dup-across, merging, pid, command or source, not 'size'"],
     ];
     for (const [args, message] of cases) {
       const r = await runSamepage(args);
@@ -60,5 +71,47 @@ describe('usage', () => {
       expect(r.stderr, args.join(' ')).toBe(`samepage: ${message}\nTry 'samepage --help'.\n`);
       expect(r.stdout).toBe('');
     }
+  });
+});
+
+describe('--format, --output and --sort', () => {
+  it('every format goes to stdout without --output; --output writes the same to a file', async () => {
+    for (const format of ['table', 'plain', 'markdown', 'csv']) {
+      const out = await runSamepage(['report', ...samples, '--format', format, '--sort', 'pid']);
+      expect(out.code, out.stderr).toBe(0);
+      const file = join(dir, `report.${format}`);
+      const written = await runSamepage(['report', ...samples, '--format', format, '--sort', 'pid', '--output', file]);
+      expect(written.code, written.stderr).toBe(0);
+      expect(written.stdout).toBe(`samepage: wrote ${file} (${format})\n`);
+      // The table's elapsed time may differ by a tenth of a second between two runs.
+      const noTime = (t: string): string => t.replace(/scanned in [\d.]+ s/, '');
+      expect(noTime(readFileSync(file, 'utf8'))).toBe(noTime(out.stdout));
+    }
+    // Written whole, then renamed: no temporary file is left.
+    expect(readdirSync(dir).filter((f) => f.startsWith('.'))).toEqual([]);
+    const json = await runSamepage(['report', ...samples, '--format', 'json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ schemaVersion: 1 });
+  });
+
+  it('the csv has one row per process, ordered by --sort', async () => {
+    const r = await runSamepage(['report', ...samples, '--format', 'csv', '--sort', 'pid']);
+    const lines = r.stdout.trimEnd().split('\r\n');
+    expect(lines).toHaveLength(3);
+    const pids = lines.slice(1).map((l) => Number(l.split(',')[1]));
+    expect(pids).toEqual([...pids].sort((a, b) => a - b));
+  });
+
+  it('--output refuses what is not a regular file: a symlink, a device', async () => {
+    const target = join(dir, 'target');
+    writeFileSync(target, 'keep');
+    const link = join(dir, 'link');
+    symlinkSync(target, link);
+    const viaLink = await runSamepage(['report', ...samples, '--output', link]);
+    expect(viaLink.code).toBe(2);
+    expect(viaLink.stderr).toMatch(/link: not a regular file \(a symbolic link\)/);
+    expect(readFileSync(target, 'utf8')).toBe('keep');
+    const device = await runSamepage(['report', ...samples, '-o', '/dev/null']);
+    expect(device.code).toBe(2);
+    expect(device.stderr).toMatch(/^samepage: \/dev\/null: not a regular file/);
   });
 });

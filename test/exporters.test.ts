@@ -2,6 +2,10 @@
 // neither drive a terminal nor break a table, a CSV or a Markdown document.
 import { describe, expect, it } from 'vitest';
 import { renderTable } from '../src/reporters/table.js';
+import { renderCsv } from '../src/reporters/csv.js';
+import { renderPlain } from '../src/reporters/plain.js';
+import { renderMarkdown } from '../src/reporters/markdown.js';
+import { renderJson } from '../src/reporters/json.js';
 import { displayWidth } from '../src/reporters/text-escape.js';
 import { formatBytes } from '../src/reporters/format.js';
 import type { Report } from '../src/report/report.js';
@@ -84,5 +88,98 @@ describe('table', () => {
   it('says "1 process", not "1 processes"', () => {
     expect(renderTable(single())).toMatch(/^samepage: 1 process, /);
     expect(renderTable(sampleReport())).toMatch(/^samepage: 7 processes, /);
+  });
+});
+
+/** RFC 4180: fields, quoted fields with doubled quotes and line breaks, CRLF between records. */
+function parseCsv(text: string): string[][] {
+  const records: string[][] = [];
+  let field = '';
+  let record: string[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] as string;
+    if (c === '"' && field === '') {
+      for (i++; i < text.length; i++) {
+        if (text[i] === '"' && text[i + 1] === '"') {
+          field += '"';
+          i++;
+        } else if (text[i] === '"') break;
+        else field += text[i];
+      }
+    } else if (c === ',') {
+      record.push(field);
+      field = '';
+    } else if (c === '\r' && text[i + 1] === '\n') {
+      record.push(field);
+      records.push(record);
+      record = [];
+      field = '';
+      i++;
+    } else field += c;
+  }
+  return records;
+}
+
+describe('csv', () => {
+  it('is one table: a header row, one row per process with exact bytes, names exact and quoted', () => {
+    const report = sampleReport();
+    const rows = parseCsv(renderCsv(report));
+    const [header, ...body] = rows;
+    expect(header?.slice(0, 3)).toEqual(['source', 'pid', 'command']);
+    expect(body).toHaveLength(report.processes.length);
+    for (const row of body) expect(row).toHaveLength(header?.length ?? -1);
+    const column = (name: string): number => header?.indexOf(name) ?? -1;
+    // Every name comes back exactly as the report holds it: commas, quotes, CR LF, escapes.
+    expect(body.map((r) => r[column('command')]).sort()).toEqual(report.processes.map((p) => p.command).sort());
+    const a = body.find((r) => r[column('command')] === HOSTILE.escape);
+    expect(a?.[column('source')]).toBe('hosts/a.snap');
+    expect(Number(a?.[column('ram_freed_bytes')])).toBe(5000 * 1024);
+    expect(Number(a?.[column('resident_bytes')])).toBe(5000 * report.host.pageSize);
+  });
+});
+
+describe('plain', () => {
+  it('is tab-separated: a header line, one line per process, exact bytes, names escaped to one line', () => {
+    const report = sampleReport();
+    const text = renderPlain(report, { sort: 'pid' });
+    const lines = text.trimEnd().split('\n');
+    expect(lines).toHaveLength(report.processes.length + 1);
+    const header = (lines[0] as string).split('\t');
+    expect(header).toContain('ram_freed_bytes');
+    for (const line of lines) expect(line.split('\t')).toHaveLength(header.length);
+    expect(text.replace(/[\t\n]/g, '')).not.toMatch(CONTROL);
+    expect(text).toContain('\tevil?[31mred?line?tab\t');
+    const pids = lines.slice(1).map((l) => Number(l.split('\t')[header.indexOf('pid')]));
+    expect(pids).toEqual([...pids].sort((x, y) => x - y));
+  });
+});
+
+describe('markdown', () => {
+  it('is a GFM table: every line starts and ends with |, the same cells on each, names escaped', () => {
+    const report = sampleReport();
+    const text = renderMarkdown(report, { maxProcesses: 5 });
+    const lines = text.trimEnd().split('\n');
+    // Cells: the bars that are not escaped.
+    const cells = (line: string): number => line.replace(/\\\\/g, '').replace(/\\\|/g, '').split('|').length;
+    for (const line of lines) {
+      expect(line).toMatch(/^\|.*\|$/);
+      expect(cells(line), line).toBe(cells(lines[0] as string));
+    }
+    expect(lines[1]).toMatch(/^\| --- \| ---: \|/);
+    expect(text).not.toMatch(CONTROL);
+    expect(text).toContain('pipe\\|\\<b\\>\\*bold\\*\\</b\\>\\`');
+    expect(text).not.toContain('<b>');
+    // The first 5, the other 2 summed, then the total: all the RAM KSM frees.
+    expect(text).toMatch(/\| \(2 more\) \|/);
+    const freed = report.processes.reduce((n, p) => n + p.ramFreedBytes, 0);
+    expect(lines[lines.length - 1]).toContain(`| **all 7 processes** |`);
+    expect(lines[lines.length - 1]).toContain(`| ${formatBytes(freed)} |`);
+  });
+});
+
+describe('json', () => {
+  it('is the report object itself, names exact', () => {
+    const report = sampleReport();
+    expect(JSON.parse(renderJson(report))).toEqual(report);
   });
 });

@@ -3,6 +3,8 @@ import type { Argv } from 'yargs';
 import type { Selection } from '../live/select.js';
 import { INT_MAX, pidNumber, wholeNumber } from './numbers.js';
 import { UsageError } from './usage-error.js';
+import { FORMATS, type Format } from '../reporters/formats.js';
+import { SORT_KEYS, type SortKey } from '../reporters/process-order.js';
 
 /** What yargs hands a command: values already checked and converted by the options' coerce. */
 export type Args = Record<string, unknown>;
@@ -40,7 +42,22 @@ export function selectionOptions<T>(y: Argv<T>): Argv<T> {
 
 export function reportOptions<T>(y: Argv<T>): Argv<T> {
   return y
-    .option('json', { type: 'boolean', group: OUTPUT, describe: 'the report as JSON (docs/report-schema.md)' })
+    .option('format', {
+      type: 'string',
+      requiresArg: true,
+      group: OUTPUT,
+      describe: `the report as ${FORMATS.join(', ')} (default table)`,
+      coerce: (v: unknown) => oneOf(last(v), '--format', FORMATS),
+    })
+    .option('json', { type: 'boolean', group: OUTPUT, describe: 'the report as JSON (docs/report-schema.md): --format json' })
+    .option('output', { alias: 'o', type: 'string', requiresArg: true, group: OUTPUT, describe: 'write the report to FILE (default: stdout)', coerce: last })
+    .option('sort', {
+      type: 'string',
+      requiresArg: true,
+      group: OUTPUT,
+      describe: `order processes by ${SORT_KEYS.join(', ')} (default freed: RAM KSM frees)`,
+      coerce: (v: unknown) => oneOf(last(v), '--sort', SORT_KEYS),
+    })
     .option('use-zero-pages', { type: 'string', requiresArg: true, group: OUTPUT, describe: "assume this use_zero_pages (0 or 1) instead of the kernel's", coerce: (v: unknown) => wholeNumber(last(v), '--use-zero-pages', 0, 1) })
     .option('max-page-sharing', {
       type: 'string',
@@ -49,7 +66,7 @@ export function reportOptions<T>(y: Argv<T>): Argv<T> {
       describe: "assume this max_page_sharing instead of the kernel's",
       coerce: (v: unknown) => wholeNumber(last(v), '--max-page-sharing', 2, INT_MAX, ' (the kernel takes a C int)'),
     })
-    .option('top', { type: 'string', requiresArg: true, group: OUTPUT, describe: 'rows of the process table (default 40)', coerce: (v: unknown) => wholeNumber(last(v), '--top', 1) });
+    .option('top', { type: 'string', requiresArg: true, group: OUTPUT, describe: 'process rows of table, markdown and html (default 40)', coerce: (v: unknown) => wholeNumber(last(v), '--top', 1) });
 }
 
 export function snapshotOptions<T>(y: Argv<T>): Argv<T> {
@@ -83,8 +100,16 @@ export function progressOf(a: Args): boolean {
   return a['no-progress'] !== true;
 }
 
+function oneOf<T extends string>(value: string, flag: string, choices: readonly T[]): T {
+  const found = choices.find((c) => c === value);
+  if (found === undefined) throw new UsageError(`${flag} takes ${choices.slice(0, -1).join(', ')} or ${choices[choices.length - 1] ?? ''}, not '${value}'`);
+  return found;
+}
+
 export interface ReportFlags {
-  json: boolean;
+  format: Format;
+  output: string | null;
+  sort: SortKey;
   useZeroPages: number | undefined;
   maxPageSharing: number | undefined;
   top: number;
@@ -92,5 +117,16 @@ export interface ReportFlags {
 
 export function reportFlagsOf(a: Args): ReportFlags {
   const n = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
-  return { json: a['json'] === true, useZeroPages: n(a['use-zero-pages']), maxPageSharing: n(a['max-page-sharing']), top: n(a['top']) ?? 40 };
+  const format = a['format'] as Format | undefined;
+  if (a['json'] === true && format !== undefined && format !== 'json') throw new UsageError(`--json is --format json: it does not combine with --format ${format}`);
+  const output = typeof a['output'] === 'string' ? a['output'] : null;
+  if (output === '') throw new UsageError('--output needs a file name');
+  return {
+    format: a['json'] === true ? 'json' : (format ?? 'table'),
+    output,
+    sort: (a['sort'] as SortKey | undefined) ?? 'freed',
+    useZeroPages: n(a['use-zero-pages']),
+    maxPageSharing: n(a['max-page-sharing']),
+    top: n(a['top']) ?? 40,
+  };
 }
