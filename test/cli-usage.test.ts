@@ -61,7 +61,7 @@ describe('usage', () => {
       [['report'], 'report needs at least one snapshot or core file'],
       [['snapshot', '--all'], 'snapshot needs -o FILE, the file to write'],
       [['scan', '--no-progress=3', '--all'], '--no-progress takes no value'],
-      [['scan', '--format', 'xml', '--all'], "--format takes table, plain, json, markdown or csv, not 'xml'"],
+      [['scan', '--format', 'xml', '--all'], "--format takes table, plain, json, markdown, csv or html, not 'xml'"],
       [['scan', '--json', '--format', 'csv', '--all'], '--json is --format json: it does not combine with --format csv'],
       [['scan', '--sort', 'size', '--all'], "--sort takes freed, resident, anonymous, swapped, dup-within, dup-across, merging, pid, command or source, not 'size'"],
     ];
@@ -76,7 +76,7 @@ describe('usage', () => {
 
 describe('--format, --output and --sort', () => {
   it('every format goes to stdout without --output; --output writes the same to a file', async () => {
-    for (const format of ['table', 'plain', 'markdown', 'csv']) {
+    for (const format of ['table', 'plain', 'markdown', 'csv', 'html']) {
       const out = await runSamepage(['report', ...samples, '--format', format, '--sort', 'pid']);
       expect(out.code, out.stderr).toBe(0);
       const file = join(dir, `report.${format}`);
@@ -84,7 +84,7 @@ describe('--format, --output and --sort', () => {
       expect(written.code, written.stderr).toBe(0);
       expect(written.stdout).toBe(`samepage: wrote ${file} (${format})\n`);
       // The table's elapsed time may differ by a tenth of a second between two runs.
-      const noTime = (t: string): string => t.replace(/scanned in [\d.]+ s/, '');
+      const noTime = (t: string): string => t.replace(/scanned in [\d.]+ s/, '').replace(/"createdAt":"[^"]+"|"(elapsedMs|peakRssBytes)":\d+|"stagesMs":\{[^}]*\}|at \d{4}-\d\d-\d\dT[\d:.]+Z/g, '');
       expect(noTime(readFileSync(file, 'utf8'))).toBe(noTime(out.stdout));
     }
     // Written whole, then renamed: no temporary file is left.

@@ -6,6 +6,8 @@ import { renderCsv } from '../src/reporters/csv.js';
 import { renderPlain } from '../src/reporters/plain.js';
 import { renderMarkdown } from '../src/reporters/markdown.js';
 import { renderJson } from '../src/reporters/json.js';
+import { renderHtml } from '../src/reporters/html.js';
+import { createHash } from 'node:crypto';
 import { displayWidth } from '../src/reporters/text-escape.js';
 import { formatBytes } from '../src/reporters/format.js';
 import type { Report } from '../src/report/report.js';
@@ -181,5 +183,53 @@ describe('json', () => {
   it('is the report object itself, names exact', () => {
     const report = sampleReport();
     expect(JSON.parse(renderJson(report))).toEqual(report);
+  });
+});
+
+describe('html', () => {
+  const page = renderHtml(sampleReport(), { maxProcesses: 5 });
+  const scripts = [...page.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1] as string);
+  const sha = (t: string): string => `'sha256-${createHash('sha256').update(t).digest('base64')}'`;
+
+  it('is one file: no source or link to fetch, the chart library inlined, and a policy that allows nothing else', () => {
+    expect(page).not.toMatch(/<(script|link|img|iframe|object|embed)\b[^>]*\b(src|href|data)=/i);
+    expect(page).not.toMatch(/sourceMappingURL/);
+    expect(scripts).toHaveLength(3);
+    expect(scripts[0]).toMatch(/Chart\.js v4/);
+    const policy = /<meta http-equiv="Content-Security-Policy" content="([^"]+)">/.exec(page)?.[1]?.replace(/&#39;/g, "'") ?? '';
+    expect(policy).toMatch(/^default-src 'none'; /);
+    // Each inline script and the stylesheet run because the policy names their hashes, and nothing else would.
+    for (const s of scripts) expect(policy).toContain(sha(s));
+    const style = /<style>([\s\S]*?)<\/style>/.exec(page)?.[1] ?? '';
+    expect(policy).toContain(`style-src ${sha(style)}`);
+    expect(page).not.toMatch(/ style="/);
+  });
+
+  it('embeds the report exactly, and shows names escaped', () => {
+    const embedded = /<script type="application\/json" id="report">([\s\S]*?)<\/script>/.exec(page)?.[1] ?? '';
+    expect(JSON.parse(embedded)).toEqual(sampleReport());
+    expect(embedded).not.toMatch(/<\/|<!--/);
+    // Outside the JSON, names are text: no markup of theirs, no control character.
+    const visible = page.replace(/<script[\s\S]*?<\/script>/g, '');
+    expect(visible).not.toContain('<b>');
+    expect(visible).toContain('pipe|&#60;b&#62;*bold*&#60;/b&#62;`');
+    expect(visible).not.toMatch(CONTROL);
+    expect(visible).toContain('evil?[31mred?line?tab');
+  });
+
+  it('puts the answer first, and every figure with its JSON path', () => {
+    const report = sampleReport();
+    const answer = /<p class="answer" id="answer">([\s\S]*?)<\/p>/.exec(page)?.[1]?.replace(/<[^>]+>/g, '') ?? '';
+    expect(answer).toMatch(new RegExp(`^KSM would free ${formatBytes(report.estimate.ramFreedBytes)} of RAM`));
+    expect(page.indexOf('id="answer"')).toBeLessThan(page.indexOf('<section'));
+    const figures = [...page.matchAll(/data-path="([^"]+)" data-value="([^"]+)"/g)];
+    expect(figures.length).toBeGreaterThan(50);
+    for (const [, path, value] of figures) {
+      const actual = (path as string).split('.').reduce<unknown>((v, k) => (v as Record<string, unknown>)[k], report);
+      expect(actual, path).toBe(Number(value));
+    }
+    // --top 5: five rows, then the other two summed.
+    expect(page).toMatch(/<tr class="more">.*\(2 more\)/);
+    for (const id of ['chart-kinds', 'chart-processes', 'chart-overlap', 'chart-sharing']) expect(page).toContain(`<canvas id="${id}"`);
   });
 });

@@ -1,3 +1,3 @@
 /** What --format takes. */
-export const FORMATS = ['table', 'plain', 'json', 'markdown', 'csv'] as const;
+export const FORMATS = ['table', 'plain', 'json', 'markdown', 'csv', 'html'] as const;
 export type Format = (typeof FORMATS)[number];

@@ -25,5 +25,7 @@ export async function render(report: Report, o: RenderOptions): Promise<string> 
       return (await import('./markdown.js')).renderMarkdown(report, { maxProcesses: o.top, sort: o.sort });
     case 'csv':
       return (await import('./csv.js')).renderCsv(report, { sort: o.sort });
+    case 'html':
+      return (await import('./html.js')).renderHtml(report, { maxProcesses: o.top, sort: o.sort });
   }
 }
