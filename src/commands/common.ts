@@ -33,7 +33,7 @@ export interface Io {
 /** A progress bar on stderr when it is a terminal; its module is loaded only then. */
 export async function progressFor(enabled: boolean, io: Io): Promise<ProgressReporter | undefined> {
   if (!enabled || !io.stderr.isTTY) return undefined;
-  return (await import('../reporters/progress-bar.js')).terminalProgress(io.stderr);
+  return (await import('../reporters/progress-bar.js')).terminalProgress(io.stderr, !localeIsUtf8(process.env));
 }
 
 export interface OutputOptions {
