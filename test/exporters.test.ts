@@ -9,7 +9,7 @@ import { renderJson } from '../src/reporters/json.js';
 import { renderHtml } from '../src/reporters/html.js';
 import { createHash } from 'node:crypto';
 import { displayWidth } from '../src/reporters/text-escape.js';
-import { formatBytes } from '../src/reporters/format.js';
+import { formatBytes, formatCount } from '../src/reporters/format.js';
 import type { Report } from '../src/report/report.js';
 import { HOSTILE, sampleReport } from './support/sample-report.js';
 
@@ -22,6 +22,13 @@ function single(): Report {
   if (first === undefined) throw new Error('no process in the sample');
   return { ...r, processes: [first], totals: { ...r.totals, processes: 1 }, skipped: [] };
 }
+
+describe('numbers', () => {
+  it('counts are written with thousands separators, as en-US does, without loading ICU', () => {
+    for (const n of [0, 7, 999, 1000, 65536, 1234567, -1234567, 2 ** 53 - 1, 12.5, -1.6]) expect(formatCount(n), String(n)).toBe(Math.round(n).toLocaleString('en-US'));
+    expect(formatCount(-0.4)).toBe('0');
+  });
+});
 
 describe('table', () => {
   it('is compact: a rule under each header and none between rows', () => {
