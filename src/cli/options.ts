@@ -55,7 +55,7 @@ export function reportOptions<T>(y: Argv<T>): Argv<T> {
       type: 'string',
       requiresArg: true,
       group: OUTPUT,
-      describe: `order processes by ${SORT_KEYS.join(', ')} (default freed: RAM KSM frees)`,
+      describe: `order processes by: ${SORT_KEYS.slice(0, 5).join(', ')},\n${SORT_KEYS.slice(5).join(', ')} (default freed: RAM KSM frees)`,
       coerce: (v: unknown) => oneOf(last(v), '--sort', SORT_KEYS),
     })
     .option('use-zero-pages', { type: 'string', requiresArg: true, group: OUTPUT, describe: "assume this use_zero_pages (0 or 1) instead of the kernel's", coerce: (v: unknown) => wholeNumber(last(v), '--use-zero-pages', 0, 1) })
