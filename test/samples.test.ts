@@ -17,7 +17,7 @@ function stable(r: Report): unknown {
     ksm: { ...r.ksm, runNow: null },
     totals: { ...r.totals, elapsedMs: null, stagesMs: null, peakRssBytes: null, indexBytes: null },
     tool: null,
-    processes: r.processes.map((p) => ({ ...p, source: p.source.replace(/^.*samples\//, 'samples/') })),
+    processes: r.processes.map((p) => ({ ...p, source: p.source.replace(/^.*samples\//, 'samples/'), file: p.file?.replace(/^.*samples\//, 'samples/') })),
     inputs: r.inputs.map((i) => ({ ...i, file: i.file.replace(/^.*samples\//, 'samples/') })),
   };
 }
@@ -35,5 +35,12 @@ describe('samples', () => {
     expect(actual.processes.every((p) => p.origin === 'core')).toBe(true);
     expect(actual.estimate.ramFreedPages).toBeGreaterThanOrEqual(2 * 64 - 16 + 2 * 32 - 1);
     expect(actual.caveats.join(' ')).toMatch(/content-only upper bound/);
+    // 16 contents in 4 pages of each core, 32 identical pages in each, held by both: the
+    // histogram's 8 and 64 mappings, and 16 + 1 contents that each core holds twice or more.
+    expect(actual.sharing.byMappings).toEqual(expect.arrayContaining([{ mappings: 8, orMore: false, contents: 16, pages: 128 }, { mappings: 64, orMore: false, contents: 1, pages: 64 }]));
+    expect(actual.sharing.zeroFilledPages).toBeGreaterThanOrEqual(32);
+    expect(actual.overlap.processes).toHaveLength(2);
+    expect(actual.overlap.contents[0]?.[0]).toBe(17);
+    expect(actual.overlap.contents[0]?.[1]).toBe(actual.overlap.contents[1]?.[0]);
   });
 });

@@ -44,6 +44,7 @@ function comparable(r: Report): unknown {
   c.ksm.runNow = null;
   for (const p of c.processes) {
     p.source = '';
+    p.file = null;
     p.origin = 'live';
   }
   c.caveats = (c.caveats ?? []).filter((x) => !x.startsWith('snapshot figures'));
@@ -94,6 +95,8 @@ describe('report mixes sources', () => {
     expect(run.code, run.stderr).toBe(0);
     const report = JSON.parse(run.stdout) as Report;
     expect(report.processes.map((p) => p.origin).sort()).toEqual(['core', 'live', 'snapshot']);
+    // Each row says which file it comes from, as given.
+    expect(report.processes.map((p) => p.file).sort()).toEqual([sample, snapFile, null].sort());
     // The live process repeats the snapshot's 64 pages: duplicates across the two sources
     // (counted on whichever side comes second in frame order).
     const across = report.processes.filter((p) => p.origin !== 'core').reduce((n, p) => n + p.dupAcrossProcesses, 0);
@@ -458,7 +461,8 @@ describe('what a snapshot remembers of its scan', () => {
     expect(report.inputs).toEqual([{ file, kind: 'snapshot', createdAt: header.createdAt, hostname: hostname(), kernel: release() }]);
     expect(report.createdAt).not.toBe(header.createdAt);
     const table = await runSamepage(['report', file]);
-    expect(table.stdout).toContain(`snapshot ${file}: taken ${header.createdAt} on host ${hostname()} (Linux ${release()})`);
+    // The table wraps a long line at the terminal's width, indenting what follows.
+    expect(table.stdout.replace(/\n +/g, ' ')).toContain(`snapshot ${file}: taken ${header.createdAt} on host ${hostname()} (Linux ${release()})`);
     // A core says nothing of when or where: null.
     const sample = fileURLToPath(new URL('../samples/service-a.core.zst', import.meta.url));
     const mixed = JSON.parse((await runSamepage(['report', file, sample, '--json'])).stdout) as Report;

@@ -10,8 +10,13 @@ import { DEFAULT_KSM_SETTINGS, readKsmSettings, type KsmSettings } from '../anal
 import type { ProgressReporter, ScanResult } from '../scan/scan.js';
 import type { SourceOpener } from '../source/source-opener.js';
 import { buildReport } from '../report/build-report.js';
-import { renderJson } from '../reporters/json.js';
+import { render } from '../reporters/render.js';
+import type { Format } from '../reporters/formats.js';
+import type { SortKey } from '../reporters/process-order.js';
 import { skipLines } from '../reporters/skip-lines.js';
+import { writeOutput } from './write-output.js';
+import { localeIsUtf8, outputWidth } from '../reporters/terminal.js';
+import { escapeLine } from '../reporters/text-escape.js';
 import { nativeAddon } from '../native/native-addon.js';
 import { isRoot, systemPageSize } from '../util/system.js';
 import { EXIT_NO_PERMISSION, UserError } from '../util/errors.js';
@@ -29,12 +34,15 @@ export interface Io {
 /** A progress bar on stderr when it is a terminal; its module is loaded only then. */
 export async function progressFor(enabled: boolean, io: Io): Promise<ProgressReporter | undefined> {
   if (!enabled || !io.stderr.isTTY) return undefined;
-  return (await import('../reporters/progress-bar.js')).terminalProgress(io.stderr);
+  return (await import('../reporters/progress-bar.js')).terminalProgress(io.stderr, !localeIsUtf8(process.env));
 }
 
 export interface OutputOptions {
-  json: boolean;
+  format: Format;
+  /** The file to write the report to; null for stdout. */
+  output: string | null;
   top: number;
+  sort: SortKey;
 }
 
 export interface WhatIf {
@@ -128,9 +136,13 @@ export function nothingScanned(skipped: readonly Skipped[]): UserError {
 export async function printReport(scan: ScanResult, root: boolean, out: OutputOptions, io: Io): Promise<number> {
   if (scan.sources.length === 0) throw nothingScanned(scan.skipped);
   const report = buildReport(scan, { version: readVersion(), root });
-  // The table renderer (cli-table3) is loaded only for a table: JSON users do not pay for it.
-  io.stdout.write(out.json ? renderJson(report) : (await import('../reporters/table.js')).renderTable(report, { maxProcesses: out.top }));
-  if (out.json) for (const line of skipLines(report.skipped, report.warnings)) io.stderr.write(`samepage: ${line}\n`);
+  const ascii = !localeIsUtf8(process.env);
+  // A table is fitted to the terminal it is printed on; one written to a file, to COLUMNS or 80.
+  const width = outputWidth(process.env, out.output === null ? io.stdout : null);
+  writeOutput(out.output, await render(report, { format: out.format, top: out.top, sort: out.sort, width, ascii }), io);
+  // The table says what was not scanned; with the other formats it goes to stderr.
+  if (out.format !== 'table') for (const line of skipLines(report.skipped, report.warnings)) io.stderr.write(`samepage: ${escapeLine(line, ascii)}\n`);
+  if (out.output !== null) io.stdout.write(`samepage: wrote ${escapeLine(out.output, ascii)} (${out.format})\n`);
   return report.partial ? EXIT_PARTIAL : EXIT_OK;
 }
 

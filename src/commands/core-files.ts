@@ -26,6 +26,7 @@ export function openCoreFile(file: string, head: Buffer, pageSize: number | null
       label: opener.label,
       pid: opener.pid,
       named: true,
+      file,
       open: () => {
         if (unused === null) return opener.open();
         const source = unused;

@@ -3,7 +3,9 @@ import { collect } from '../scan/scan.js';
 import { prepareSnapshot } from '../snapshot/snapshot-writer.js';
 import { formatBytes, formatCount } from '../reporters/format.js';
 import { skipLines } from '../reporters/skip-lines.js';
+import { escapeLine } from '../reporters/text-escape.js';
 import { isPartial } from '../source/skipped.js';
+import { plural } from '../util/plural.js';
 import { UserError } from '../util/errors.js';
 import { STDOUT_PATH, checkOutputPath, writeOutputFile } from '../util/output-file.js';
 import { EXIT_OK, EXIT_PARTIAL, effectiveSettings, hasSelection, liveOpeners, nothingScanned, progressFor, readVersion, type Io } from './common.js';
@@ -32,11 +34,11 @@ export async function snapshotCommand(opts: SnapshotCommandOptions, io: Io): Pro
     const bytes = await writeOutputFile(opts.output, io.stdout, async (sink) => {
       await snapshot.write(sink);
     });
-    for (const line of skipLines(collected.skipped, collected.warnings)) io.stderr.write(`samepage: ${line}\n`);
+    for (const line of skipLines(collected.skipped, collected.warnings)) io.stderr.write(`samepage: ${escapeLine(line)}\n`);
     // With the snapshot on standard output, what is said about it goes to stderr.
     const toStdout = opts.output === STDOUT_PATH;
     (toStdout ? io.stderr : io.stdout).write(
-      `samepage: wrote ${toStdout ? 'standard output' : opts.output}: ${formatCount(collected.sources.length)} processes, ${formatCount(collected.index.length)} resident pages, ${formatBytes(bytes)}\n`,
+      `samepage: wrote ${toStdout ? 'standard output' : opts.output}: ${plural(collected.sources.length, 'process', 'processes', formatCount)}, ${plural(collected.index.length, 'resident page', 'resident pages', formatCount)}, ${formatBytes(bytes)}\n`,
     );
     return isPartial(collected.skipped, collected.sources) ? EXIT_PARTIAL : EXIT_OK;
   } finally {

@@ -232,6 +232,7 @@ export function coreOpener(path: string, pageSize: number, name: string = path):
     label: name,
     pid: null,
     named: true,
+    file: name,
     open(): MemorySource {
       const source = openCore(path, pageSize, name);
       if (source.pageSize !== pageSize) {

@@ -4,7 +4,9 @@ import type { ScopeResult } from '../analysis/ksm-model.js';
 import { RMAP_ITEM_BYTES } from '../analysis/ksm-model.js';
 import { KIND_LABEL, MAPPING_KINDS } from '../source/mapping-kind.js';
 import { isPartial } from '../source/skipped.js';
-import { SCHEMA_VERSION, type Estimate, type KindRow, type ProcessRow, type Report, type ReportInput } from './report.js';
+import { plural } from '../util/plural.js';
+import type { ContentSharing } from '../analysis/content-sharing.js';
+import { SCHEMA_VERSION, type Estimate, type KindRow, type Overlap, type ProcessRow, type Report, type ReportInput, type Sharing, type SharingBucket } from './report.js';
 
 /** A scan's result, with the files it read when it read some (samepage report). */
 export interface ReportScan extends ScanResult {
@@ -71,6 +73,7 @@ export function buildReport(scan: ReportScan, meta: { version: string; root: boo
       command: s.info.command,
       chromiumType: s.info.chromiumType,
       source: s.label,
+      file: s.file,
       origin: s.origin,
       virtualPages: sum(Array.from(s.virtualPagesByKind)),
       residentPages: at(content.byProcess.resident, p),
@@ -106,7 +109,7 @@ export function buildReport(scan: ReportScan, meta: { version: string; root: boo
   }
   if (dumps.length > 0) {
     caveats.push(
-      `${dumps.length === scan.sources.length ? 'every source is' : `${dumps.length} sources are`} a core or VM memory dump: contents only, so figures from them are a content-only upper bound ` +
+      `${dumps.length === scan.sources.length ? 'every source is' : `${plural(dumps.length, 'source is', 'sources are')}`} a core or VM memory dump: contents only, so figures from them are a content-only upper bound ` +
         '(no physical sharing, no VMA flags: every anonymous or private writable region is taken as mergeable); ' +
         'a dump cannot tell a never-touched page from a zero-filled one, so zero pages are shown apart and never counted as a saving',
     );
@@ -151,11 +154,27 @@ export function buildReport(scan: ReportScan, meta: { version: string; root: boo
     },
     byKind,
     processes,
+    sharing: sharingOf(scan.sharing),
+    overlap: overlapOf(scan.sharing),
     partial: isPartial(scan.skipped, scan.sources),
     skipped: scan.skipped,
     warnings: scan.warnings,
     caveats,
   };
+}
+
+function sharingOf(s: ContentSharing): Sharing {
+  const byMappings: SharingBucket[] = [];
+  s.contents.forEach((contents, i) => {
+    if (contents > 0) byMappings.push({ mappings: i + 2, orMore: i === s.contents.length - 1, contents, pages: at(s.mappings, i) });
+  });
+  return { byMappings, zeroFilledPages: s.zeroFilledMappings };
+}
+
+function overlapOf(s: ContentSharing): Overlap {
+  const n = s.overlapProcesses.length;
+  const contents = s.overlapProcesses.map((_, i) => Array.from(s.overlap.subarray(i * n, (i + 1) * n)));
+  return { processes: [...s.overlapProcesses], contents };
 }
 
 function at(a: Float64Array, i: number): number {

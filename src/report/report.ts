@@ -22,6 +22,10 @@ export interface Report {
   totals: Totals;
   byKind: KindRow[];
   processes: ProcessRow[];
+  /** How many contents are held by 2, 3, ... 256 or more mappings; zero-filled content apart. */
+  sharing: Sharing;
+  /** Content that processes hold in common, for those with the most shared content: the heatmap. */
+  overlap: Overlap;
   /**
    * Memory that exists could not be read in a source the user named (exit status 1). Processes
    * that exited, kernel threads and, under --all, processes even root may not read do not count.
@@ -108,6 +112,8 @@ export interface ProcessRow {
   command: string;
   chromiumType: string | null;
   source: string;
+  /** The snapshot or core file the row comes from, as given; null for a live process. */
+  file: string | null;
   /** live, core, vm-image or snapshot. */
   origin: 'live' | 'core' | 'vm-image' | 'snapshot';
   virtualPages: number;
@@ -129,6 +135,38 @@ export interface ProcessRow {
   mergeableNow: boolean;
   regionsSkipped: number;
   regionsFailed: number;
+}
+
+/**
+ * Content statistics like dupWithin and dupAcross: every resident page, whatever KSM may merge.
+ * A mapping is a resident page of a scanned process; a frame shared by fork is one mapping in
+ * each process (and each place) that maps it.
+ */
+export interface Sharing {
+  /** Contents by the number of mappings that hold them, from 2 up, ascending; only numbers some content has. The last bucket, `orMore`, is 256 mappings or more. */
+  byMappings: SharingBucket[];
+  /** Mappings of zero-filled content, zero-page mappings included: one content, kept apart. */
+  zeroFilledPages: number;
+}
+
+export interface SharingBucket {
+  mappings: number;
+  /** This bucket holds contents with `mappings` mappings or more. */
+  orMore: boolean;
+  /** Distinct contents. */
+  contents: number;
+  /** Their mappings (resident pages). */
+  pages: number;
+}
+
+export interface Overlap {
+  /** Indexes into `processes`, most pages of shared content first: at most 20, none without any. */
+  processes: number[];
+  /**
+   * contents[i][j]: distinct contents (zero-filled excluded) that processes i and j both hold, one
+   * page of memory each; contents[i][i]: those process i holds at least twice.
+   */
+  contents: number[][];
 }
 
 export type { Skipped, SkipKind } from '../source/skipped.js';

@@ -1,99 +1,124 @@
-import Table from 'cli-table3';
-import type { Estimate, Report } from '../report/report.js';
+import type { Estimate, ProcessRow, Report } from '../report/report.js';
+import { plural } from '../util/plural.js';
 import { formatBytes, formatCount, formatPercent } from './format.js';
+import { hasSeveralSources, sortProcesses, sourceLabels, type SortKey } from './process-order.js';
 import { skipLines } from './skip-lines.js';
+import { escapeLine } from './text-escape.js';
+import { renderColumns, type Column } from './text-table.js';
+import { wrapLine } from './wrap.js';
 
 export interface TableOptions {
   /** Rows of the process table; the rest are summed into one line. */
   maxProcesses?: number;
+  sort?: SortKey;
+  /** Columns to fit (COLUMNS, the terminal's width). */
+  width?: number;
+  /** ASCII only (the locale is not UTF-8): '-' rules, '+' for a cut name, '?' for other characters. */
+  ascii?: boolean;
 }
 
-/** The report for a person: a summary, then tables by mapping type and by process. */
+/** The report for a person at a terminal: a summary, then compact tables by mapping type and by process. */
 export function renderTable(report: Report, opts: TableOptions = {}): string {
+  const width = Math.max(20, opts.width ?? 80);
+  const ascii = opts.ascii ?? false;
   const ps = report.host.pageSize;
   const out: string[] = [];
+  // Every line goes through here: escaped (it may hold a process's name), then wrapped.
+  const say = (line: string, indent = 0): void => {
+    out.push(...wrapLine(escapeLine(line, ascii), width, indent));
+  };
   const t = report.totals;
-  out.push(
-    `samepage: ${formatCount(t.processes)} process${t.processes === 1 ? '' : 'es'}, ${formatBytes(t.residentPages * ps)} resident ` +
+  say(
+    `samepage: ${plural(t.processes, 'process', 'processes', formatCount)}, ${formatBytes(t.residentPages * ps)} resident ` +
       `(${formatBytes(t.anonPages * ps)} anonymous) scanned in ${(t.elapsedMs / 1000).toFixed(1)} s`,
+    2,
   );
   for (const i of report.inputs) {
     const file = i.file === '-' ? 'stdin' : i.file;
-    out.push(i.kind === 'snapshot' ? `snapshot ${file}: taken ${i.createdAt ?? '?'} on host ${i.hostname ?? '?'} (Linux ${i.kernel ?? '?'})` : `core ${file}`);
+    say(i.kind === 'snapshot' ? `snapshot ${file}: taken ${i.createdAt ?? '?'} on host ${i.hostname ?? '?'} (Linux ${i.kernel ?? '?'})` : `core ${file}`, 2);
   }
-  out.push('');
-  const e = report.estimate;
-  out.push(`If KSM were enabled for these processes (prctl PR_SET_MEMORY_MERGE / systemd MemoryKSM=yes):`);
-  out.push(...estimateLines(e, t.anonPages * ps, ps));
+  say('');
+  say('If KSM were enabled for these processes (prctl PR_SET_MEMORY_MERGE / systemd MemoryKSM=yes):', 2);
+  for (const [line, indent] of estimateLines(report.estimate, t.anonPages * ps, ps)) say(line, indent);
   const today = report.scopes.find((s) => s.scope === 'mergeable-now');
   if (today !== undefined) {
-    out.push('');
-    out.push(
+    say('');
+    say(
       `What KSM merges today (VMAs already marked mergeable): RAM freed ${formatBytes(today.ramFreedBytes)}, ` +
         `pages_sharing ${formatCount(today.counters.pages_sharing)}, net ${formatBytes(today.netSavingBytes)}`,
+      2,
     );
   }
-  out.push('');
-  out.push(
-    `KSM settings used: use_zero_pages ${report.ksm.useZeroPages ? 1 : 0}, max_page_sharing ${report.ksm.maxPageSharing} (${report.ksm.settingsSource})`,
-  );
-  out.push('');
+  say('');
+  say(`KSM settings used: use_zero_pages ${report.ksm.useZeroPages ? 1 : 0}, max_page_sharing ${report.ksm.maxPageSharing} (${report.ksm.settingsSource})`, 2);
+  say('');
 
-  const kinds = new Table({
-    head: ['mapping type', 'virtual', 'resident', 'zero-filled', 'dup within process', 'dup across processes', 'KSM frees'],
-    colAligns: ['left', 'right', 'right', 'right', 'right', 'right', 'right'],
-    style: { head: [], border: [] },
-  });
-  for (const k of report.byKind) {
-    if (k.virtualPages === 0 && k.residentPages === 0) continue;
-    kinds.push([k.label, bytes(k.virtualPages, ps), bytes(k.residentPages, ps), bytes(k.zeroPages, ps), bytes(k.dupWithinProcess, ps), bytes(k.dupAcrossProcesses, ps), bytes(k.ksmSaveablePages, ps)]);
-  }
-  out.push('By mapping type');
-  out.push(kinds.toString());
-  out.push('');
+  const kindColumns: Column[] = [
+    { header: 'mapping type', align: 'left' },
+    { header: 'virtual', align: 'right', drop: 2 },
+    { header: 'resident', align: 'right' },
+    { header: 'zero-filled', align: 'right', drop: 1 },
+    { header: 'dup within', align: 'right', drop: 3 },
+    { header: 'dup across', align: 'right', drop: 4 },
+    { header: 'KSM frees', align: 'right' },
+  ];
+  const kindRows = report.byKind
+    .filter((k) => k.virtualPages !== 0 || k.residentPages !== 0)
+    .map((k) => [k.label, bytes(k.virtualPages, ps), bytes(k.residentPages, ps), bytes(k.zeroPages, ps), bytes(k.dupWithinProcess, ps), bytes(k.dupAcrossProcesses, ps), bytes(k.ksmSaveablePages, ps)]);
+  say('By mapping type');
+  const kinds = renderColumns(kindColumns, kindRows, { width, ascii });
+  out.push(...kinds.lines);
+  say('');
 
-  const procs = new Table({
-    head: ['pid', 'command', 'type', 'resident', 'anonymous', 'dup within', 'dup across', 'KSM frees', 'ksm_merging_pages'],
-    colAligns: ['right', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right'],
-    style: { head: [], border: [] },
-  });
   const limit = opts.maxProcesses ?? 40;
-  const sorted = [...report.processes].sort((a, b) => b.ramFreedBytes - a.ramFreedBytes || b.residentPages - a.residentPages);
-  for (const p of sorted.slice(0, limit)) {
-    procs.push([
-      String(p.pid),
-      truncate(p.command, 20),
-      p.chromiumType ?? '',
-      bytes(p.residentPages, ps),
-      bytes(p.anonPages, ps),
-      bytes(p.dupWithinProcess, ps),
-      bytes(p.dupAcrossProcesses, ps),
-      formatBytes(p.ramFreedBytes),
-      formatCount(p.ksm_merging_pages),
-    ]);
-  }
-  if (sorted.length > limit) {
-    const rest = sorted.slice(limit);
-    procs.push(['', `(${rest.length} more)`, '', bytes(sumOf(rest, (p) => p.residentPages), ps), bytes(sumOf(rest, (p) => p.anonPages), ps), '', '', formatBytes(sumOf(rest, (p) => p.ramFreedBytes)), formatCount(sumOf(rest, (p) => p.ksm_merging_pages))]);
-  }
-  out.push('By process');
-  out.push(procs.toString());
+  const sort = opts.sort ?? 'freed';
+  const sorted = sortProcesses(report.processes, sort);
+  const shown = sorted.slice(0, limit);
+  const rest = sorted.slice(limit);
+  const withSource = hasSeveralSources(report.processes);
+  const sourceLabel = sourceLabels(report.processes);
+  const sourceCut: 'start' | 'end' = report.processes.some((p) => sourceLabel(p).includes('/')) ? 'start' : 'end';
+  const withType = report.processes.some((p) => p.chromiumType !== null);
+  const columns: Array<Column & { cell: (p: ProcessRow) => string; total?: (rows: ProcessRow[]) => string }> = [
+    // A file's name is cut at its end (its start tells files apart), a path at its start.
+    ...(withSource ? [{ header: 'source', align: 'left' as const, shrink: { min: 10, from: sourceCut }, cell: (p: ProcessRow) => escapeLine(sourceLabel(p), ascii) }] : []),
+    { header: 'pid', align: 'right', cell: (p) => String(p.pid) },
+    { header: 'command', align: 'left', shrink: { min: 8, from: 'end' }, cell: (p) => escapeLine(p.command, ascii) },
+    ...(withType ? [{ header: 'type', align: 'left' as const, shrink: { min: 6, from: 'end' as const }, drop: 5, cell: (p: ProcessRow) => escapeLine(p.chromiumType ?? '', ascii) }] : []),
+    { header: 'resident', align: 'right', cell: (p) => bytes(p.residentPages, ps), total: (r) => bytes(sumOf(r, (p) => p.residentPages), ps) },
+    { header: 'anonymous', align: 'right', drop: 2, cell: (p) => bytes(p.anonPages, ps), total: (r) => bytes(sumOf(r, (p) => p.anonPages), ps) },
+    { header: 'dup within', align: 'right', drop: 3, cell: (p) => bytes(p.dupWithinProcess, ps) },
+    { header: 'dup across', align: 'right', drop: 4, cell: (p) => bytes(p.dupAcrossProcesses, ps) },
+    { header: 'KSM frees', align: 'right', cell: (p) => formatBytes(p.ramFreedBytes), total: (r) => formatBytes(sumOf(r, (p) => p.ramFreedBytes)) },
+    { header: 'ksm_merging_pages', align: 'right', drop: 1, cell: (p) => formatCount(p.ksm_merging_pages), total: (r) => formatCount(sumOf(r, (p) => p.ksm_merging_pages)) },
+  ];
+  const rows = shown.map((p) => columns.map((c) => c.cell(p)));
+  if (rest.length > 0) rows.push(columns.map((c) => (c.header === 'command' ? `(${formatCount(rest.length)} more)` : (c.total?.(rest) ?? ''))));
+  say(sort === 'freed' ? 'By process' : `By process, by ${sort}`);
+  const procs = renderColumns(columns, rows, { width, ascii });
+  out.push(...procs.lines);
+  const dropped = [...new Set([...kinds.dropped, ...procs.dropped])];
+  if (dropped.length > 0) say(`(left out to fit ${width} columns: ${dropped.join(', ')}; a wider COLUMNS or --format plain shows them)`, 1);
 
-  out.push(...skipLines(report.skipped, report.warnings));
-  for (const c of report.caveats) out.push(`note: ${c}`);
+  for (const line of skipLines(report.skipped, report.warnings)) say(line, 2);
+  for (const c of report.caveats) say(`note: ${c}`, 6);
   return `${out.join('\n')}\n`;
 }
 
-function estimateLines(e: Estimate, anonBytes: number, ps: number): string[] {
+/** The estimate's lines, each with the indent its wrapped lines take. */
+function estimateLines(e: Estimate, anonBytes: number, ps: number): Array<[string, number]> {
   const c = e.counters;
   return [
-    `  RAM freed          ${pad(formatBytes(e.ramFreedBytes))}  ${formatPercent(e.ramFreedBytes, anonBytes)} of resident anonymous memory`,
-    `  KSM metadata       ${pad(formatBytes(e.metadataBytes))}  ${formatCount(e.rmapItems)} rmap_items x 64 B`,
-    `  Net saving         ${pad(formatBytes(e.netSavingBytes))}`,
-    `  KSM counters then  pages_shared ${formatCount(c.pages_shared)}, pages_sharing ${formatCount(c.pages_sharing)}, ksm_zero_pages ${formatCount(c.ksm_zero_pages)}, general_profit ${formatBytes(e.generalProfitBytes)}`,
-    `  Identical pages    ${pad(formatBytes(e.naiveDuplicateBytes))}  naive count of identical contents, whatever KSM can merge (not the saving)`,
+    [`  RAM freed          ${pad(formatBytes(e.ramFreedBytes))}  ${formatPercent(e.ramFreedBytes, anonBytes)} of resident anonymous memory`, 33],
+    [`  KSM metadata       ${pad(formatBytes(e.metadataBytes))}  ${formatCount(e.rmapItems)} rmap_items x 64 B`, 33],
+    [`  Net saving         ${pad(formatBytes(e.netSavingBytes))}`, 33],
+    [
+      `  KSM counters then  pages_shared ${formatCount(c.pages_shared)}, pages_sharing ${formatCount(c.pages_sharing)}, ksm_zero_pages ${formatCount(c.ksm_zero_pages)}, general_profit ${formatBytes(e.generalProfitBytes)}`,
+      21,
+    ],
+    [`  Identical pages    ${pad(formatBytes(e.naiveDuplicateBytes))}  naive count of identical contents, whatever KSM can merge (not the saving)`, 33],
     ...(c.pages_sharing * ps > e.ramFreedBytes + ps
-      ? [`  (pages_sharing counts pages already shared by fork too, so it shows more than the RAM freed)`]
+      ? [['  (pages_sharing counts pages already shared by fork too, so it shows more than the RAM freed)', 3] as [string, number]]
       : []),
   ];
 }
@@ -104,10 +129,6 @@ function pad(s: string): string {
 
 function bytes(pages: number, ps: number): string {
   return pages === 0 ? '-' : formatBytes(pages * ps);
-}
-
-function truncate(s: string, n: number): string {
-  return s.length > n ? `${s.slice(0, n - 1)}…` : s;
 }
 
 function sumOf<T>(items: readonly T[], f: (t: T) => number): number {

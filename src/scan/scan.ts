@@ -9,6 +9,7 @@ import { PageIndex, MAX_PROCESSES } from '../index/page-index.js';
 import { IndexingSink } from '../index/indexing-sink.js';
 import { sortIndex } from '../index/radix-sort.js';
 import { runKsmModel, type ModelResult } from '../analysis/ksm-model.js';
+import { measureSharing, type ContentSharing } from '../analysis/content-sharing.js';
 import type { KsmSettings } from '../analysis/ksm-settings.js';
 import { PhysicalDomains } from '../physical/physical-domains.js';
 import { EXIT_NO_PERMISSION, SourceError, UserError } from '../util/errors.js';
@@ -55,6 +56,8 @@ export interface ScannedSource {
   regionsFailed: number;
   /** The user named it (SourceOpener.named). */
   named: boolean;
+  /** SourceOpener.file, null for a live process. */
+  file: string | null;
   mergeableNow: boolean;
   /** Where its records start in the (unsorted) index. */
   indexStart: number;
@@ -81,6 +84,8 @@ export interface ScanResult {
   skipped: Skipped[];
   warnings: string[];
   model: ModelResult;
+  /** How widely contents are shared (beside the model): the report's histogram and heatmap. */
+  sharing: ContentSharing;
   pageSize: number;
   settings: KsmSettings;
   indexBytes: number;
@@ -117,7 +122,7 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
 
   // Open every source and read its regions first: the resident total sizes the index and the
   // progress bar, and a process that cannot be read is known before any work is spent on it.
-  const opened: Array<{ source: MemorySource; regions: SourceRegion[]; named: boolean }> = [];
+  const opened: Array<{ source: MemorySource; regions: SourceRegion[]; named: boolean; file: string | null }> = [];
   let residentHint = 0;
   for (const opener of openers) {
     try {
@@ -125,7 +130,7 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
       try {
         const regions = source.regions();
         for (const r of regions) residentHint += r.residentPages ?? 0;
-        opened.push({ source, regions, named: opener.named });
+        opened.push({ source, regions, named: opener.named, file: opener.file ?? null });
       } catch (err) {
         source.close();
         throw err;
@@ -146,7 +151,7 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
   opts.progress?.start(residentHint * pageSize);
   let scannedBytes = 0;
 
-  for (const { source, regions, named } of opened) {
+  for (const { source, regions, named, file } of opened) {
     const processIndex = scanned.length;
     const indexStart = index.length;
     const domain = source.physical === null ? null : domains.domainOf(source.physical);
@@ -164,6 +169,7 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
       regionsSkipped: 0,
       regionsFailed: 0,
       named,
+      file,
       mergeableNow: regions.some((r) => r.mergeableNow === true),
       indexStart,
     };
@@ -222,11 +228,13 @@ export function analyse(c: Collected, settings: KsmSettings): ScanResult {
     zeroHash: c.zeroHash,
     physical: c.domains.size > 0 ? c.domains : null,
   });
+  const sharing = measureSharing(c.index, c.zeroHash, c.sources.length);
   return {
     sources: c.sources,
     skipped: c.skipped,
     warnings: c.warnings,
     model,
+    sharing,
     pageSize: c.pageSize,
     settings,
     indexBytes: c.index.bytes,

@@ -164,7 +164,7 @@ export class SnapshotFile {
       const start = first;
       first += p.regions.reduce((n, r) => n + r.pages, 0);
       const label = this.labelOf(p.label);
-      return { label, pid: p.info.pid, named: p.named, open: () => this.source(p.info, label, p.hasPhysicalInfo, p.regions, start) };
+      return { label, pid: p.info.pid, named: p.named, file: this.name, open: () => this.source(p.info, label, p.hasPhysicalInfo, p.regions, start) };
     });
   }
 

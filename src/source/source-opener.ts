@@ -9,5 +9,7 @@ export interface SourceOpener {
    * it that could not be read makes the result partial. False for processes taken by --all.
    */
   named: boolean;
+  /** The snapshot or core file it comes from; absent for a live process. */
+  file?: string;
   open(): MemorySource;
 }

@@ -1,0 +1,139 @@
+import { availableParallelism } from 'node:os';
+import type { Argv } from 'yargs';
+import type { Selection } from '../live/select.js';
+import { INT_MAX, pidNumber, wholeNumber } from './numbers.js';
+import { UsageError } from './usage-error.js';
+import { FORMATS, type Format } from '../reporters/formats.js';
+import { SORT_KEYS, type SortKey } from '../reporters/process-order.js';
+
+/** What yargs hands a command: values already checked and converted by the options' coerce. */
+export type Args = Record<string, unknown>;
+
+const SELECTION = 'Choosing processes (repeatable, combined):';
+const OUTPUT = 'Output:';
+
+/** A flag given twice keeps its last value, as before (yargs would make an array of them). */
+function last(v: unknown): string {
+  return undash(String(Array.isArray(v) ? v[v.length - 1] : v));
+}
+
+/** What a lone '-' is while yargs parses (it would drop it): a word with a NUL, which argv never holds. */
+export const DASH = '\u0000-';
+
+export function undash(word: string): string {
+  return word === DASH ? '-' : word;
+}
+
+const FLAGS = ['chromium', 'chromium-all', 'all', 'no-progress', 'json'];
+
+/** A flag takes no value: yargs would read --all=yes as false and --all=3 as true. */
+export function checkFlagsTakeNoValue(args: readonly string[]): void {
+  for (const a of args) {
+    if (a === '--') return;
+    const name = /^--([\w-]+)=/.exec(a)?.[1];
+    if (name !== undefined && FLAGS.includes(name)) throw new UsageError(`--${name} takes no value`);
+  }
+}
+
+export function selectionOptions<T>(y: Argv<T>): Argv<T> {
+  return y
+    .option('pid', { type: 'string', array: true, requiresArg: true, group: SELECTION, describe: 'a process, by PID', coerce: (v: string[]) => v.map((p) => pidNumber(p, '--pid')) })
+    .option('name', { type: 'string', array: true, requiresArg: true, group: SELECTION, describe: 'processes whose command or command line matches a REGEX' })
+    .option('tree', { type: 'string', array: true, requiresArg: true, group: SELECTION, describe: 'a process (PID) and all its descendants', coerce: (v: string[]) => v.map((p) => pidNumber(p, '--tree')) })
+    .option('chromium', { type: 'boolean', group: SELECTION, describe: "Chromium's renderer processes (--type=renderer)" })
+    .option('chromium-all', { type: 'boolean', group: SELECTION, describe: 'every Chromium process: browser, zygotes, renderers, GPU, utilities' })
+    .option('all', { type: 'boolean', group: SELECTION, describe: 'every process of the machine' })
+    .option('threads', { type: 'string', requiresArg: true, group: SELECTION, describe: 'threads reading and hashing pages (default: the CPUs, at most 8)', coerce: (v: unknown) => wholeNumber(last(v), '--threads', 1, 8) })
+    .option('no-progress', { type: 'boolean', group: SELECTION, describe: 'no progress bar (it is only ever shown when stderr is a terminal)' });
+}
+
+export function reportOptions<T>(y: Argv<T>): Argv<T> {
+  return y
+    .option('format', {
+      type: 'string',
+      requiresArg: true,
+      group: OUTPUT,
+      describe: `the report as ${FORMATS.join(', ')} (default table)`,
+      coerce: (v: unknown) => oneOf(last(v), '--format', FORMATS),
+    })
+    .option('json', { type: 'boolean', group: OUTPUT, describe: 'the report as JSON (docs/report-schema.md): --format json' })
+    .option('output', { alias: 'o', type: 'string', requiresArg: true, group: OUTPUT, describe: "write the report to FILE (default and '-': standard output)", coerce: last })
+    .option('sort', {
+      type: 'string',
+      requiresArg: true,
+      group: OUTPUT,
+      describe: `order processes by: ${SORT_KEYS.slice(0, 5).join(', ')},\n${SORT_KEYS.slice(5).join(', ')} (default freed: RAM KSM frees)`,
+      coerce: (v: unknown) => oneOf(last(v), '--sort', SORT_KEYS),
+    })
+    .option('use-zero-pages', { type: 'string', requiresArg: true, group: OUTPUT, describe: "assume this use_zero_pages (0 or 1) instead of the kernel's", coerce: (v: unknown) => wholeNumber(last(v), '--use-zero-pages', 0, 1) })
+    .option('max-page-sharing', {
+      type: 'string',
+      requiresArg: true,
+      group: OUTPUT,
+      describe: "assume this max_page_sharing instead of the kernel's",
+      coerce: (v: unknown) => wholeNumber(last(v), '--max-page-sharing', 2, INT_MAX, ' (the kernel takes a C int)'),
+    })
+    .option('top', { type: 'string', requiresArg: true, group: OUTPUT, describe: 'process rows of table, markdown and html (default 40)', coerce: (v: unknown) => wholeNumber(last(v), '--top', 1) });
+}
+
+export function snapshotOptions<T>(y: Argv<T>): Argv<T> {
+  return y.option('output', { alias: 'o', type: 'string', requiresArg: true, describe: "the snapshot file to write ('-': standard output); a device, FIFO, socket or symbolic link is refused, an existing file keeps its mode", coerce: last });
+}
+
+function strings(v: unknown): string[] {
+  return Array.isArray(v) ? v.map(String) : [];
+}
+
+function numbers(v: unknown): number[] {
+  return Array.isArray(v) ? (v as number[]) : [];
+}
+
+export function selectionOf(a: Args): Selection {
+  const pids = numbers(a['pid']);
+  const trees = numbers(a['tree']);
+  const names = strings(a['name']);
+  const sel = { pids, names, trees, chromium: a['chromium'] === true, chromiumAll: a['chromium-all'] === true, all: a['all'] === true };
+  if (sel.all && (pids.length > 0 || names.length > 0 || trees.length > 0 || sel.chromium || sel.chromiumAll)) {
+    throw new UsageError('--all scans every process: it does not combine with --pid, --name, --tree or --chromium');
+  }
+  return sel;
+}
+
+export function threadsOf(a: Args): number {
+  return typeof a['threads'] === 'number' ? a['threads'] : Math.min(8, availableParallelism());
+}
+
+export function progressOf(a: Args): boolean {
+  return a['no-progress'] !== true;
+}
+
+function oneOf<T extends string>(value: string, flag: string, choices: readonly T[]): T {
+  const found = choices.find((c) => c === value);
+  if (found === undefined) throw new UsageError(`${flag} takes ${choices.slice(0, -1).join(', ')} or ${choices[choices.length - 1] ?? ''}, not '${value}'`);
+  return found;
+}
+
+export interface ReportFlags {
+  format: Format;
+  output: string | null;
+  sort: SortKey;
+  useZeroPages: number | undefined;
+  maxPageSharing: number | undefined;
+  top: number;
+}
+
+export function reportFlagsOf(a: Args): ReportFlags {
+  const n = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
+  const format = a['format'] as Format | undefined;
+  if (a['json'] === true && format !== undefined && format !== 'json') throw new UsageError(`--json is --format json: it does not combine with --format ${format}`);
+  const output = typeof a['output'] === 'string' ? a['output'] : null;
+  if (output === '') throw new UsageError('--output needs a file name');
+  return {
+    format: a['json'] === true ? 'json' : (format ?? 'table'),
+    output,
+    sort: (a['sort'] as SortKey | undefined) ?? 'freed',
+    useZeroPages: n(a['use-zero-pages']),
+    maxPageSharing: n(a['max-page-sharing']),
+    top: n(a['top']) ?? 40,
+  };
+}

@@ -1,0 +1,57 @@
+import type { ProcessRow, Report } from '../report/report.js';
+import { plural } from '../util/plural.js';
+import { formatBytes, formatCount } from './format.js';
+import { hasSeveralSources, sortProcesses, sourceLabels, type SortKey } from './process-order.js';
+import { escapeLine } from './text-escape.js';
+
+interface MdColumn {
+  header: string;
+  right: boolean;
+  cell(p: ProcessRow): string;
+  /** The cell of the rows summed: the "N more" row and the total. */
+  sum?(rows: readonly ProcessRow[]): string;
+}
+
+/**
+ * The report as one GitHub-flavoured Markdown table to paste into an issue or a chat: one row
+ * per process (the first --top, the rest summed in one row), then the total, which is the RAM
+ * KSM would free. Every line starts and ends with '|'; names are escaped as ps does, and
+ * Markdown's own characters are escaped so a name renders as the text it is.
+ */
+export function renderMarkdown(report: Report, opts: { maxProcesses?: number; sort?: SortKey } = {}): string {
+  const ps = report.host.pageSize;
+  const size = (pages: number): string => (pages === 0 ? '-' : formatBytes(pages * ps));
+  const total = (f: (p: ProcessRow) => number) => (rows: readonly ProcessRow[]) => rows.reduce((n, p) => n + f(p), 0);
+  const label = sourceLabels(report.processes);
+  const columns: MdColumn[] = [
+    ...(hasSeveralSources(report.processes) ? [{ header: 'source', right: false, cell: (p: ProcessRow) => text(label(p)) }] : []),
+    { header: 'pid', right: true, cell: (p) => String(p.pid) },
+    { header: 'command', right: false, cell: (p) => text(p.command) },
+    ...(report.processes.some((p) => p.chromiumType !== null) ? [{ header: 'type', right: false, cell: (p: ProcessRow) => text(p.chromiumType ?? '') }] : []),
+    { header: 'resident', right: true, cell: (p) => size(p.residentPages), sum: (r) => size(total((p) => p.residentPages)(r)) },
+    { header: 'anonymous', right: true, cell: (p) => size(p.anonPages), sum: (r) => size(total((p) => p.anonPages)(r)) },
+    { header: 'dup within', right: true, cell: (p) => size(p.dupWithinProcess) },
+    { header: 'dup across', right: true, cell: (p) => size(p.dupAcrossProcesses) },
+    { header: 'KSM frees', right: true, cell: (p) => formatBytes(p.ramFreedBytes), sum: (r) => formatBytes(total((p) => p.ramFreedBytes)(r)) },
+    { header: 'ksm_merging_pages', right: true, cell: (p) => formatCount(p.ksm_merging_pages), sum: (r) => formatCount(total((p) => p.ksm_merging_pages)(r)) },
+  ];
+  const sorted = sortProcesses(report.processes, opts.sort ?? 'freed');
+  const limit = opts.maxProcesses ?? 40;
+  const rest = sorted.slice(limit);
+  const row = (cells: string[]): string => `| ${cells.join(' | ')} |`;
+  const summed = (name: string, rows: readonly ProcessRow[]): string =>
+    row(columns.map((c) => (c.header === 'command' ? name : (c.sum?.(rows) ?? ''))));
+  const lines = [row(columns.map((c) => c.header)), row(columns.map((c) => (c.right ? '---:' : '---'))), ...sorted.slice(0, limit).map((p) => row(columns.map((c) => c.cell(p))))];
+  if (rest.length > 0) lines.push(summed(`(${formatCount(rest.length)} more)`, rest));
+  lines.push(summed(`**all ${plural(sorted.length, 'process', 'processes', formatCount)}**`, sorted));
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * A name as Markdown text: '?' for what does not print (as ps shows it), then escaped what
+ * means something inline in a GFM cell: the cell bar, code, emphasis, strikethrough, links, HTML
+ * and entities.
+ */
+function text(s: string): string {
+  return escapeLine(s).replace(/[\\`*_[\]<>|~&]/g, (c) => `\\${c}`);
+}
