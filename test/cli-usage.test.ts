@@ -1,5 +1,5 @@
 // The command line itself: help, version, completion and usage errors (no process is read).
-import { mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -108,10 +108,12 @@ describe('--format, --output and --sort', () => {
     symlinkSync(target, link);
     const viaLink = await runSamepage(['report', ...samples, '--output', link]);
     expect(viaLink.code).toBe(2);
-    expect(viaLink.stderr).toMatch(/link: not a regular file \(a symbolic link\)/);
+    expect(viaLink.stderr).toMatch(/^samepage: cannot write .*link: it is a symbolic link to .*target; samepage writes only a regular file or a new path/);
+    expect(viaLink.stdout).toBe(''); // refused before any work
     expect(readFileSync(target, 'utf8')).toBe('keep');
     const device = await runSamepage(['report', ...samples, '-o', '/dev/null']);
     expect(device.code).toBe(2);
-    expect(device.stderr).toMatch(/^samepage: \/dev\/null: not a regular file/);
+    expect(device.stderr).toMatch(/^samepage: cannot write \/dev\/null: it is a character device/);
+    expect(statSync('/dev/null').isCharacterDevice()).toBe(true);
   });
 });

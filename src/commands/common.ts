@@ -14,7 +14,7 @@ import { render } from '../reporters/render.js';
 import type { Format } from '../reporters/formats.js';
 import type { SortKey } from '../reporters/process-order.js';
 import { skipLines } from '../reporters/skip-lines.js';
-import { writeOutput } from './write-output.js';
+import { checkOutputPath, writeOutputFile } from '../util/output-file.js';
 import { localeIsUtf8, outputWidth } from '../reporters/terminal.js';
 import { escapeLine } from '../reporters/text-escape.js';
 import { nativeAddon } from '../native/native-addon.js';
@@ -132,17 +132,31 @@ export function nothingScanned(skipped: readonly Skipped[]): UserError {
   return new UserError(lines.length === 1 ? (lines[0] as string) : `nothing could be scanned:\n  ${lines.join('\n  ')}`, code);
 }
 
+/** The file of --output, or null for standard output ('-' or no --output). */
+function reportFile(out: OutputOptions): string | null {
+  return out.output === null || out.output === '-' ? null : out.output;
+}
+
+/** Before any work: the file of --output can be written (src/util/output-file.ts says what may be). */
+export function checkReportOutput(out: OutputOptions, io: Io): void {
+  const file = reportFile(out);
+  if (file !== null) checkOutputPath(file, io.stdout);
+}
+
 /** Prints the report and returns the exit status: partial when memory a user named could not be read. */
 export async function printReport(scan: ScanResult, root: boolean, out: OutputOptions, io: Io): Promise<number> {
   if (scan.sources.length === 0) throw nothingScanned(scan.skipped);
   const report = buildReport(scan, { version: readVersion(), root });
   const ascii = !localeIsUtf8(process.env);
   // A table is fitted to the terminal it is printed on; one written to a file, to COLUMNS or 80.
-  const width = outputWidth(process.env, out.output === null ? io.stdout : null);
-  writeOutput(out.output, await render(report, { format: out.format, top: out.top, sort: out.sort, width, ascii }), io);
+  const file = reportFile(out);
+  const width = outputWidth(process.env, file === null ? io.stdout : null);
+  const text = await render(report, { format: out.format, top: out.top, sort: out.sort, width, ascii });
+  if (file === null) io.stdout.write(text);
+  else await writeOutputFile(file, io.stdout, (sink) => sink.write(Buffer.from(text, 'utf8')));
   // The table says what was not scanned; with the other formats it goes to stderr.
   if (out.format !== 'table') for (const line of skipLines(report.skipped, report.warnings)) io.stderr.write(`samepage: ${escapeLine(line, ascii)}\n`);
-  if (out.output !== null) io.stdout.write(`samepage: wrote ${escapeLine(out.output, ascii)} (${out.format})\n`);
+  if (file !== null) io.stdout.write(`samepage: wrote ${escapeLine(file, ascii)} (${out.format})\n`);
   return report.partial ? EXIT_PARTIAL : EXIT_OK;
 }
 

@@ -13,7 +13,7 @@ import type { ReportScan } from '../report/build-report.js';
 import { systemPageSize } from '../util/system.js';
 import { UserError } from '../util/errors.js';
 import { STDIN_PATH, openInputFile, type InputFile } from '../util/input-file.js';
-import { effectiveSettings, hasSelection, liveOpeners, printReport, progressFor, type Io, type OutputOptions, type WhatIf } from './common.js';
+import { checkReportOutput, effectiveSettings, hasSelection, liveOpeners, printReport, progressFor, type Io, type OutputOptions, type WhatIf } from './common.js';
 import { openCoreFile } from './core-files.js';
 
 export interface ReportCommandOptions extends OutputOptions, WhatIf {
@@ -32,6 +32,7 @@ export interface ReportCommandOptions extends OutputOptions, WhatIf {
 export async function reportCommand(opts: ReportCommandOptions, io: Io): Promise<number> {
   if (opts.files.length === 0) throw new UserError('report needs at least one snapshot or core file');
   if (opts.files.filter((f) => f === STDIN_PATH).length > 1) throw new UserError("'-' (standard input) can be read only once");
+  checkReportOutput(opts, io);
   const openers: SourceOpener[] = [];
   const snapshots: SnapshotFile[] = [];
   const files: InputFile[] = [];

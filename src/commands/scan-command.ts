@@ -1,7 +1,7 @@
 import type { Selection } from '../live/select.js';
 import { runScan } from '../scan/scan.js';
 import { UserError } from '../util/errors.js';
-import { effectiveSettings, hasSelection, liveOpeners, printReport, progressFor, type Io, type OutputOptions, type WhatIf } from './common.js';
+import { checkReportOutput, effectiveSettings, hasSelection, liveOpeners, printReport, progressFor, type Io, type OutputOptions, type WhatIf } from './common.js';
 
 export interface ScanCommandOptions extends OutputOptions, WhatIf {
   selection: Selection;
@@ -12,6 +12,7 @@ export interface ScanCommandOptions extends OutputOptions, WhatIf {
 /** samepage scan: live processes, analysed now. */
 export async function scanCommand(opts: ScanCommandOptions, io: Io): Promise<number> {
   if (!hasSelection(opts.selection)) throw new UserError('nothing to scan: give --pid PID, --name REGEX, --tree PID, --chromium or --all');
+  checkReportOutput(opts, io);
   const live = liveOpeners(opts.selection, opts.threads, io);
   try {
     const settings = effectiveSettings(null, opts, io);
