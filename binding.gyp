@@ -2,7 +2,16 @@
   "targets": [
     {
       "target_name": "samepage_native",
-      "sources": ["native/samepage_native.c", "native/ksm_model.c", "native/smaps_table.c"],
+      "sources": [
+        "native/addon.c",
+        "native/pool.c",
+        "native/tile_reader.c",
+        "native/region_files.c",
+        "native/sort.c",
+        "native/hash.c",
+        "native/ksm_model.c",
+        "native/smaps_table.c"
+      ],
       "include_dirs": ["node_modules/xxhash-addon/xxHash"],
       "cflags": ["-O3", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "libraries": ["-lpthread"],

@@ -7,14 +7,9 @@
  * (/proc/kpagecount and /proc/kpageflags, 8 bytes per frame), and otherwise handed back as a
  * deferred record range for the JavaScript model to finish.
  *
- * modelPass(hashHi, hashLo, pfnLo, meta, from, n, kinds, procs, zeroHi, zeroLo,
- *           useZeroPages, maxPageSharing, physical, counters: Float64Array, deferred: Uint32Array,
- *           domainFiles: Int32Array)
- *   -> [next record, deferred pairs written]
- * domainFiles: per physical domain d, [2d] the kpagecount fd and [2d + 1] the kpageflags fd;
- * -1: the domain answers, but not from files (defer); -2: nothing answers for it (a mapcount of
- * 0, not a KSM page, as the JavaScript model's PhysicalDomains says). Stops early, at a content
- * boundary, when `deferred` is full. Counter layout: see src/analysis/native-model.ts.
+ * modelPass: options and result in src/native/native-addon.ts (ModelPassOptions), the counters'
+ * layout in native/shared_constants.h. Stops early, at a content boundary, when `deferred` is
+ * full.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -23,22 +18,15 @@
 #include <unistd.h>
 #include <node_api.h>
 
-#include "ksm_model.h"
+#include "exports.h"
 #include "napi_args.h"
+#include "shared_constants.h"
 
-#define META_ANON (1u << 20)
-#define META_EXCLUSIVE (1u << 21)
-#define META_COMPATIBLE (1u << 22)
-#define META_MERGEABLE_NOW (1u << 23)
-#define META_ZERO_PFN (1u << 24)
-#define META_NO_PHYS (1u << 25)
-#define SCOPES 2
-#define MAX_DOMAINS 64
-#define KPF_KSM 21
+#define SCOPES COUNTER_SCOPES
 
-static inline uint32_t m_proc(uint32_t m) { return m & 0xffffu; }
-static inline uint32_t m_kind(uint32_t m) { return (m >> 16) & 0xfu; }
-static inline uint64_t m_pfn(uint32_t m, uint32_t lo) { return ((uint64_t)(m >> 26) << 32) | lo; }
+static inline uint32_t m_proc(uint32_t m) { return m & META_PROCESS_MASK; }
+static inline uint32_t m_kind(uint32_t m) { return (m >> META_KIND_SHIFT) & META_KIND_MASK; }
+static inline uint64_t m_pfn(uint32_t m, uint32_t lo) { return ((uint64_t)(m >> META_DOMAIN_SHIFT) << 32) | lo; }
 
 typedef struct {
   double *distinct, *naive;
@@ -50,10 +38,9 @@ typedef struct {
   } scope[SCOPES];
 } counters_t;
 
-enum { RAM_FREED, PAGES_SHARED, PAGES_SHARING, KSM_ZERO, PAGES_UNSHARED, RMAP_ITEMS, SCOPE_SCALARS };
-
 static size_t counters_size(uint32_t kinds, uint32_t procs) {
-  return 2 + 5 * (size_t)kinds + 5 * (size_t)procs + SCOPES * (SCOPE_SCALARS + 4 * (size_t)procs + kinds);
+  return COUNTERS_HEAD + COUNTERS_PER_KIND * (size_t)kinds + COUNTERS_PER_PROCESS * (size_t)procs +
+         SCOPES * (SCOPE_SCALARS + SCOPE_COUNTERS_PER_PROCESS * (size_t)procs + SCOPE_COUNTERS_PER_KIND * (size_t)kinds);
 }
 
 static void counters_map(counters_t *c, double *base, uint32_t kinds, uint32_t procs) {
@@ -170,7 +157,7 @@ static void free_frames(counters_t *c, int s, const input_t *in, scratch_t *x, u
     uint32_t m = in->mt[x->records[x->frame_first[i]]];
     c->scope[s].ram_freed[m_proc(m)] += 1;
     c->scope[s].freed_by_kind[m_kind(m)] += 1;
-    c->scope[s].scalars[RAM_FREED] += 1;
+    c->scope[s].scalars[SCOPE_RAM_FREED] += 1;
   }
 }
 
@@ -235,26 +222,26 @@ static int content(counters_t *c, const input_t *in, scratch_t *x, uint32_t a, u
     if (M == 0) continue;
     if (is_zero && in->use_zero_pages) {
       /* Each zero-filled mapping is pointed at the kernel's zero page: no rmap_item stays. */
-      sc[KSM_ZERO] += M;
+      sc[SCOPE_KSM_ZERO_PAGES] += M;
       for (uint32_t i = 0; i < M; i++) c->scope[s].zero_pages[m_proc(mt[x->records[i]])] += 1;
       free_frames(c, s, in, x, D, 0, ph);
       continue;
     }
-    sc[RMAP_ITEMS] += M;
+    sc[SCOPE_RMAP_ITEMS] += M;
     for (uint32_t i = 0; i < M; i++) c->scope[s].rmap[m_proc(mt[x->records[i]])] += 1;
     if (M < 2) {
-      sc[PAGES_UNSHARED] += 1;
+      sc[SCOPE_PAGES_UNSHARED] += 1;
       continue;
     }
     if (D == 1) {
       if (ph != NULL && is_ksm_page(ph, x->frame_id[0])) {
         /* Already a KSM page (KSM is running): every mapping stays counted, nothing more is freed. */
-        sc[PAGES_SHARED] += 1;
-        sc[PAGES_SHARING] += M - 1;
+        sc[SCOPE_PAGES_SHARED] += 1;
+        sc[SCOPE_PAGES_SHARING] += M - 1;
         for (uint32_t i = 0; i < M; i++) c->scope[s].merging[m_proc(mt[x->records[i]])] += 1;
       } else {
         /* One frame mapped several times (fork): KSM never merges a page with itself. */
-        sc[PAGES_UNSHARED] += 1;
+        sc[SCOPE_PAGES_UNSHARED] += 1;
       }
       continue;
     }
@@ -264,9 +251,9 @@ static int content(counters_t *c, const input_t *in, scratch_t *x, uint32_t a, u
     uint32_t ksm_pages = full + (rem >= 2 ? 1 : 0);
     if (ksm_pages > D) ksm_pages = D;
     uint32_t merged = rem == 1 ? M - 1 : M;
-    if (rem == 1) sc[PAGES_UNSHARED] += 1;
-    sc[PAGES_SHARED] += ksm_pages;
-    sc[PAGES_SHARING] += merged - ksm_pages;
+    if (rem == 1) sc[SCOPE_PAGES_UNSHARED] += 1;
+    sc[SCOPE_PAGES_SHARED] += ksm_pages;
+    sc[SCOPE_PAGES_SHARING] += merged - ksm_pages;
     for (uint32_t i = 0; i < merged; i++) c->scope[s].merging[m_proc(mt[x->records[i]])] += 1;
     uint32_t pinned_frames = 0;
     for (uint32_t i = 0; i < D; i++) pinned_frames += (uint32_t)pinned(ph, x, i);
@@ -302,41 +289,33 @@ static int answerable(const int32_t *fds, const uint32_t *mt, uint32_t a, uint32
   for (uint32_t r = a; r < b; r++) {
     uint32_t m = mt[r];
     if (!(m & META_ANON) || !(m & (META_COMPATIBLE | META_MERGEABLE_NOW)) || (m & (META_NO_PHYS | META_ZERO_PFN))) continue;
-    if (fds[2 * (m >> 26)] == -1 || fds[2 * (m >> 26) + 1] == -1) return 0;
+    if (fds[2 * (m >> META_DOMAIN_SHIFT)] == DOMAIN_FILES_ELSEWHERE || fds[2 * (m >> META_DOMAIN_SHIFT) + 1] == DOMAIN_FILES_ELSEWHERE) return 0;
   }
   return 1;
 }
 
 napi_value ksm_model_pass(napi_env env, napi_callback_info info) {
-  size_t argc = 16;
-  napi_value argv[16];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 16) {
-    napi_throw_type_error(env, NULL, "modelPass: 16 arguments");
-    return NULL;
-  }
-  size_t l_hh = 0, l_hl = 0, l_pl = 0, l_mt = 0, l_c = 0, l_d = 0, l_f = 0;
+  opts_t o;
+  if (!opts_of(env, info, "modelPass", &o)) return NULL;
   input_t in;
-  int ok[7];
-  in.hh = typed_data(env, argv[0], napi_uint32_array, &l_hh, &ok[0]);
-  in.hl = typed_data(env, argv[1], napi_uint32_array, &l_hl, &ok[1]);
-  in.pl = typed_data(env, argv[2], napi_uint32_array, &l_pl, &ok[2]);
-  in.mt = typed_data(env, argv[3], napi_uint32_array, &l_mt, &ok[3]);
-  uint32_t from, n, kinds, procs, zhi, zlo, physical;
-  CHECK(napi_get_value_uint32(env, argv[4], &from));
-  CHECK(napi_get_value_uint32(env, argv[5], &n));
-  CHECK(napi_get_value_uint32(env, argv[6], &kinds));
-  CHECK(napi_get_value_uint32(env, argv[7], &procs));
-  CHECK(napi_get_value_uint32(env, argv[8], &zhi));
-  CHECK(napi_get_value_uint32(env, argv[9], &zlo));
-  CHECK(napi_get_value_uint32(env, argv[10], &in.use_zero_pages));
-  CHECK(napi_get_value_uint32(env, argv[11], &in.max_page_sharing));
-  CHECK(napi_get_value_uint32(env, argv[12], &physical));
-  double *counters = typed_data(env, argv[13], napi_float64_array, &l_c, &ok[4]);
-  uint32_t *deferred = typed_data(env, argv[14], napi_uint32_array, &l_d, &ok[5]);
-  const int32_t *domain_files = typed_data(env, argv[15], napi_int32_array, &l_f, &ok[6]);
-  if (!ok[0] || !ok[1] || !ok[2] || !ok[3] || !ok[4] || !ok[5] || !ok[6] || l_f < 2 * MAX_DOMAINS || n > l_hh || n > l_hl || n > l_pl || n > l_mt || from > n ||
-      kinds > 16 || procs == 0 || procs > 65536 || l_c < counters_size(kinds, procs) || l_d < 2) {
+  size_t l_hh = 0, l_hl = 0, l_pl = 0, l_mt = 0, l_c = 0, l_d = 0, l_f = 0;
+  opts_t ix = opt_object(&o, "index", "index.");
+  in.hh = opt_typed(&ix, "hashHi", napi_uint32_array, "a Uint32Array", &l_hh);
+  in.hl = opt_typed(&ix, "hashLo", napi_uint32_array, "a Uint32Array", &l_hl);
+  in.pl = opt_typed(&ix, "pfnLo", napi_uint32_array, "a Uint32Array", &l_pl);
+  in.mt = opt_typed(&ix, "meta", napi_uint32_array, "a Uint32Array", &l_mt);
+  uint32_t from = opt_u32(&o, "from"), n = opt_u32(&o, "n"), kinds = opt_u32(&o, "kinds"), procs = opt_u32(&o, "processes");
+  opts_t zh = opt_object(&o, "zeroHash", "zeroHash.");
+  uint32_t zhi = opt_u32(&zh, "hi"), zlo = opt_u32(&zh, "lo");
+  in.use_zero_pages = opt_bool(&o, "useZeroPages");
+  in.max_page_sharing = opt_u32(&o, "maxPageSharing");
+  uint32_t physical = opt_bool(&o, "physical");
+  double *counters = opt_typed(&o, "counters", napi_float64_array, "a Float64Array", &l_c);
+  uint32_t *deferred = opt_typed(&o, "deferred", napi_uint32_array, "a Uint32Array", &l_d);
+  const int32_t *domain_files = opt_typed(&o, "domainFiles", napi_int32_array, "an Int32Array", &l_f);
+  if (*o.failed) return NULL;
+  if (l_f < 2 * MAX_DOMAINS || n > l_hh || n > l_hl || n > l_pl || n > l_mt || from > n || kinds > MAX_KINDS || procs == 0 ||
+      procs > MAX_PROCESSES || l_c < counters_size(kinds, procs) || l_d < 2) {
     napi_throw_range_error(env, NULL, "modelPass: arguments out of range");
     return NULL;
   }
@@ -398,8 +377,8 @@ napi_value ksm_model_pass(napi_env env, napi_callback_info info) {
   }
   *c.distinct += distinct;
   for (int s = 0; s < SCOPES; s++) {
-    c.scope[s].scalars[RMAP_ITEMS] += lonely[s];
-    c.scope[s].scalars[PAGES_UNSHARED] += lonely[s];
+    c.scope[s].scalars[SCOPE_RMAP_ITEMS] += lonely[s];
+    c.scope[s].scalars[SCOPE_PAGES_UNSHARED] += lonely[s];
   }
   scratch_free(&x);
   if (bad_record) {

@@ -8,11 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "exports.h"
 #include "smaps_table.h"
 #include "napi_args.h"
-
-/* Largest address a JavaScript number holds exactly ([vsyscall] lies above it and is skipped). */
-#define MAX_ADDRESS 9007199254740991.0
 
 static int is_lower_hex(unsigned char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 static int hex_value(unsigned char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
@@ -179,7 +177,7 @@ void smaps_table_line(smaps_table_t *t, const char *line, size_t len) {
   smaps_vma_t v;
   if (is_lower_hex(s[0]) && parse_header(s, len, &v)) {
     t->current = -1;
-    if (v.end > MAX_ADDRESS) return; /* skipped, with the lines that follow it */
+    if (v.end > SMAPS_MAX_ADDRESS) return; /* skipped, with the lines that follow it ([vsyscall]) */
     if (add_vma(t, &v, s + v.path_at) != 0) t->failed = 1;
     return;
   }
@@ -218,7 +216,7 @@ napi_value smaps_table_to_js(napi_env env, const smaps_table_t *t) {
     return NULL;
   }
   size_t n = t->count;
-  double *numbers = malloc((n ? n : 1) * 5 * sizeof *numbers);
+  double *numbers = malloc((n ? n : 1) * SMAPS_NUMBERS_PER_VMA * sizeof *numbers);
   int32_t *flags = malloc((n ? n : 1) * sizeof *flags);
   uint32_t *perms = malloc((n ? n : 1) * sizeof *perms);
   napi_value result = NULL, paths = NULL;
@@ -228,11 +226,12 @@ napi_value smaps_table_to_js(napi_env env, const smaps_table_t *t) {
     if (napi_create_string_latin1(env, "", 0, &empty) != napi_ok) result = NULL;
     for (size_t i = 0; i < n && result != NULL; i++) {
       const smaps_vma_t *v = &t->vmas[i];
-      numbers[5 * i] = v->start;
-      numbers[5 * i + 1] = v->end;
-      numbers[5 * i + 2] = v->offset;
-      numbers[5 * i + 3] = v->inode;
-      numbers[5 * i + 4] = v->rss_kb;
+      double *row = numbers + SMAPS_NUMBERS_PER_VMA * i;
+      row[0] = v->start;
+      row[1] = v->end;
+      row[2] = v->offset;
+      row[3] = v->inode;
+      row[4] = v->rss_kb;
       flags[i] = v->vm_flags;
       perms[i] = v->perms;
       napi_value path = empty;
@@ -241,7 +240,7 @@ napi_value smaps_table_to_js(napi_env env, const smaps_table_t *t) {
     }
     napi_value a = NULL, b = NULL, c = NULL;
     if (result != NULL) {
-      a = typed_copy(env, napi_float64_array, sizeof *numbers, numbers, 5 * n);
+      a = typed_copy(env, napi_float64_array, sizeof *numbers, numbers, SMAPS_NUMBERS_PER_VMA * n);
       b = typed_copy(env, napi_int32_array, sizeof *flags, flags, n);
       c = typed_copy(env, napi_uint32_array, sizeof *perms, perms, n);
     }
@@ -259,10 +258,10 @@ napi_value smaps_table_to_js(napi_env env, const smaps_table_t *t) {
 }
 
 napi_value parse_smaps_table(napi_env env, napi_callback_info info) {
-  size_t argc = 1, len = 0;
+  size_t len = 0;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || napi_get_value_string_latin1(env, argv[0], NULL, 0, &len) != napi_ok) {
+  if (!args_of(env, info, 1, argv, "parseSmapsTable: (text)")) return NULL;
+  if (napi_get_value_string_latin1(env, argv[0], NULL, 0, &len) != napi_ok) {
     napi_throw_type_error(env, NULL, "parseSmapsTable: (text)");
     return NULL;
   }

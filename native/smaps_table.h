@@ -8,16 +8,12 @@
 #include <stdint.h>
 #include <node_api.h>
 
-/* VmFlags, as bits of smaps_vma_t.vm_flags (src/live/smaps.ts has the same). */
-#define SMAPS_KSM_INCOMPATIBLE 1 /* sh ms pf io de ht mm dp: mm/ksm.c will not merge the VMA */
-#define SMAPS_SPECIAL 2          /* pf io mm: no ordinary pages */
-#define SMAPS_SHARED 4           /* sh ms */
-#define SMAPS_MERGEABLE 8        /* mg */
+#include "shared_constants.h"
 
 typedef struct {
   double start, end, offset, inode;
   double rss_kb;    /* -1: no Rss line */
-  int32_t vm_flags; /* SMAPS_* bits; -1: no VmFlags line */
+  int32_t vm_flags; /* SMAPS_* bits (native/shared_constants.h); -1: no VmFlags line */
   uint32_t perms;   /* the four permission characters, the first in the high byte */
   size_t path_at, path_len;
 } smaps_vma_t;
@@ -41,7 +37,5 @@ void smaps_table_free(smaps_table_t *t);
 /* { numbers: Float64Array [start, end, offset, inode, rssKb] per VMA, vmFlags: Int32Array,
  *   perms: Uint32Array, paths: string[] }, or NULL with a JavaScript error. */
 napi_value smaps_table_to_js(napi_env env, const smaps_table_t *t);
-/* parseSmapsTable(text: string): the table of a text already read (tests). */
-napi_value parse_smaps_table(napi_env env, napi_callback_info info);
 
 #endif

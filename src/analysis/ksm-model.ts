@@ -85,10 +85,10 @@ export function runKsmModel(index: PageIndex, opts: ModelOptions): ModelResult {
   const maxPageSharing = Math.min(opts.maxPageSharing, 0xffff_ffff);
   const n = index.length;
   for (let from = 0; from < n; ) {
-    const [next, pairs] = native.modelPass(
-      index.hashHi, index.hashLo, index.pfnLo, index.meta, from, n, kinds, procs, opts.zeroHash.hi, opts.zeroHash.lo,
-      opts.useZeroPages ? 1 : 0, maxPageSharing, opts.physical !== null ? 1 : 0, counters, deferred, domainFiles,
-    );
+    const [next, pairs] = native.modelPass({
+      index, from, n, kinds, processes: procs, zeroHash: opts.zeroHash, useZeroPages: opts.useZeroPages, maxPageSharing,
+      physical: opts.physical !== null, counters, deferred, domainFiles,
+    });
     for (let i = 0; i < pairs; i++) {
       const a = deferred[2 * i] as number;
       const b = deferred[2 * i + 1] as number;

@@ -20,8 +20,8 @@ export const META_ZERO_PFN = 1 << 24;
 export const META_NO_PHYS = 1 << 25;
 
 export const MAX_PROCESSES = 1 << 16;
-const PFN_HI_SHIFT = 26;
-const PFN_HI_LIMIT = 1 << 6;
+export const PFN_HI_SHIFT = 26;
+export const PFN_HI_LIMIT = 1 << 6;
 
 export class PageIndex {
   hashHi: Uint32Array;

@@ -158,11 +158,11 @@ export class LiveSource implements MemorySource {
     index.reserve(Math.max(256, region.residentPages ?? 0));
     for (;;) {
       const capacity = index.capacity - index.length;
-      const [next, written, swapped, errno, zeros] = native.scanRange(
-        this.pagemapFd, this.memFd, region.start, tally.virtualPages, page, this.pageSize, anon, file, noPhys, target.domain ?? 0,
-        index.hashHi, index.hashLo, index.pfnLo, index.meta, index.length, capacity, this.threads,
-        this.info.pid, target.zeroHash.hi, target.zeroHash.lo,
-      );
+      const [next, written, swapped, errno, zeros] = native.scanRange({
+        pagemapFd: this.pagemapFd, memFd: this.memFd, pid: this.info.pid, regionStart: region.start, regionPages: tally.virtualPages,
+        first: page, pageSize: this.pageSize, metaAnon: anon, metaFile: file, noPhys: noPhys !== 0, domain: target.domain ?? 0,
+        index, out: index.length, capacity, threads: this.threads, zeroHash: target.zeroHash,
+      });
       index.length += written;
       zeroCandidates += zeros;
       tally.swappedPages += swapped;

@@ -1,11 +1,11 @@
 import type { SourceRegion } from '../source/memory-source.js';
 import { classifyRegion } from '../source/mapping-kind.js';
 
-/** VmFlags as bits (native/smaps_table.h has the same). */
-const KSM_INCOMPATIBLE = 1; // sh ms pf io de ht mm dp: mm/ksm.c ksm_compatible() refuses the VMA
-const SPECIAL = 2; // pf io mm: mappings that hold no ordinary pages
-const SHARED = 4; // sh ms
-const MERGEABLE = 8; // mg: marked mergeable today
+/** VmFlags as bits (native/shared_constants.h has the same). */
+export const KSM_INCOMPATIBLE = 1; // sh ms pf io de ht mm dp: mm/ksm.c ksm_compatible() refuses the VMA
+export const SPECIAL = 2; // pf io mm: mappings that hold no ordinary pages
+export const SHARED = 4; // sh ms
+export const MERGEABLE = 8; // mg: marked mergeable today
 
 /** A VmFlags mnemonic as one number: its two characters' codes. */
 const flag = (name: string): number => (name.charCodeAt(0) << 8) | name.charCodeAt(1);
@@ -53,14 +53,18 @@ export interface SmapsTable {
   paths: string[];
 }
 
+/** A table's numbers per VMA. */
+export const NUMBERS_PER_VMA = 5;
+
 /** The regions of a table from the native reader: the same as parseSmaps of the text. */
 export function regionsFromTable(table: SmapsTable, pageSize: number): SourceRegion[] {
   const regions: SourceRegion[] = [];
   const { numbers, vmFlags, perms, paths: names } = table;
   for (let i = 0; i < vmFlags.length; i++) {
     const path = names[i] ?? '';
-    const region = newRegion(numbers[5 * i] as number, numbers[5 * i + 1] as number, permsOf(perms[i] as number), numbers[5 * i + 2] as number, numbers[5 * i + 3] as number, path.length > 0 ? ownPath(path) : '');
-    const rss = numbers[5 * i + 4] as number;
+    const at = NUMBERS_PER_VMA * i;
+    const region = newRegion(numbers[at] as number, numbers[at + 1] as number, permsOf(perms[i] as number), numbers[at + 2] as number, numbers[at + 3] as number, path.length > 0 ? ownPath(path) : '');
+    const rss = numbers[at + 4] as number;
     if (rss >= 0) region.residentPages = Math.ceil((rss * 1024) / pageSize);
     const bits = vmFlags[i] as number;
     if (bits >= 0) applyVmFlags(region, bits);
@@ -92,7 +96,7 @@ function applyVmFlags(region: SourceRegion, bits: number): void {
 }
 
 /** Largest address a JS number holds exactly; [vsyscall] lies above it and is skipped. */
-const MAX_ADDRESS = Number.MAX_SAFE_INTEGER;
+export const MAX_ADDRESS = Number.MAX_SAFE_INTEGER;
 
 const SPACE = 0x20;
 const TAB = 0x09;

@@ -2,72 +2,109 @@ import { createRequire } from 'node:module';
 import type { SmapsTable } from '../live/smaps.js';
 
 /**
- * The version of the interface to native/samepage_native.c (SAMEPAGE_NATIVE_ABI there): an
+ * The version of the addon's interface (SAMEPAGE_NATIVE_ABI in native/shared_constants.h): an
  * addon built from other sources (a pull without `npm ci`) is not used.
  */
-export const NATIVE_ABI = 2;
+export const NATIVE_ABI = 3;
 
-/** The optional native hot path (native/samepage_native.c), built by `npm ci` with node-gyp. */
+/** The index's four arrays, as PageIndex has them: the records the addon reads and writes. */
+export interface NativeIndexArrays {
+  hashHi: Uint32Array;
+  hashLo: Uint32Array;
+  pfnLo: Uint32Array;
+  meta: Uint32Array;
+}
+
+/** What scanRange does: one region of a live process, from one of its pages on. */
+export interface ScanRangeOptions {
+  /** /proc/PID/pagemap and /proc/PID/mem of the process, open for reading. */
+  pagemapFd: number;
+  memFd: number;
+  /**
+   * The process: its page-cache and shared-memory pages are read with process_vm_readv (0:
+   * never); anonymous pages always with pread of memFd, which never pins a page.
+   */
+  pid: number;
+  /** The region's first address, its length in virtual pages, and the page to start from. */
+  regionStart: number;
+  regionPages: number;
+  first: number;
+  pageSize: number;
+  /**
+   * The meta word of an anonymous / page-cache page of this region (process, kind and region
+   * flags) without the per-page bits, which the addon adds as src/index/page-index.ts says:
+   * META_ANON, META_EXCLUSIVE, META_NO_PHYS, and the physical domain in bits 26-31.
+   */
+  metaAnon: number;
+  metaFile: number;
+  /** No physical information: every record gets META_NO_PHYS and frame 0. */
+  noPhys: boolean;
+  /** The physical domain of the frames (below MAX_DOMAINS). */
+  domain: number;
+  /** Records go to index[out ..], at most `capacity` of them. */
+  index: NativeIndexArrays;
+  out: number;
+  capacity: number;
+  /** Threads reading and hashing (at most 8). */
+  threads: number;
+  /** The hash of a zero-filled page, for the result's zero candidates. */
+  zeroHash: { hi: number; lo: number };
+}
+
+/** What modelPass does: the KSM model over sorted records [from, n) of an index. */
+export interface ModelPassOptions {
+  index: NativeIndexArrays;
+  from: number;
+  n: number;
+  /** How many mapping kinds and processes the records name (counters per kind and process). */
+  kinds: number;
+  processes: number;
+  zeroHash: { hi: number; lo: number };
+  /** KSM's use_zero_pages and max_page_sharing. */
+  useZeroPages: boolean;
+  maxPageSharing: number;
+  /** Physical information exists (else every content is counted without it). */
+  physical: boolean;
+  /** Counted into, never reset: layout in src/analysis/native-model.ts. */
+  counters: Float64Array;
+  /** [a, b) record pairs of contents left to the JavaScript model, up to its length / 2. */
+  deferred: Uint32Array;
+  /**
+   * Per physical domain d (2 * MAX_DOMAINS entries): [2d] its kpagecount fd and [2d + 1] its
+   * kpageflags fd, which the addon reads itself; DOMAIN_FILES_ELSEWHERE: the domain answers,
+   * but not from files (its contents are deferred); DOMAIN_FILES_NONE: nothing answers for it
+   * (a mapcount of 0, not a KSM page, as PhysicalDomains says). PhysicalDomains.domainFiles().
+   */
+  domainFiles: Int32Array;
+}
+
+/** The optional native hot path (native/: one file per function), built by `npm ci` with node-gyp. */
 export interface NativeAddon {
   readonly abi: number;
+  /**
+   * The numbers the addon shares with TypeScript (native/shared_constants.h), each equal to its
+   * TypeScript twin (test/native-constants.test.ts).
+   */
+  readonly constants: Readonly<Record<string, number>>;
   /** XXH3-64 of `count` pages of `data`, into hi[out + i] / lo[out + i]. */
   hashPages(data: Uint8Array, count: number, pageSize: number, hi: Uint32Array, lo: Uint32Array, out: number): void;
   /**
-   * The whole live path of a region in one call (native/samepage_native.c): pagemap, index
-   * records and read+hash, from region page `first` until the region ends or `capacity`
-   * records are written. Returns [next page, records written, swapped pages, errno, records
-   * that may map the kernel's zero page: zero-filled content (zeroHi, zeroLo), anonymous, not
-   * exclusive].
+   * The whole live path of a region in one call (native/tile_reader.c): pagemap, index records
+   * and read+hash, from region page `first` until the region ends or `capacity` records are
+   * written. Returns [next page, records written, swapped pages, errno, records that may map
+   * the kernel's zero page: zero-filled content (zeroHash), anonymous, not exclusive; only when
+   * there are any must the caller look at the records (DirectIndexTarget.finish)].
    */
-  scanRange(
-    pagemapFd: number,
-    memFd: number,
-    regionStart: number,
-    regionPages: number,
-    first: number,
-    pageSize: number,
-    metaAnon: number,
-    metaFile: number,
-    noPhys: number,
-    domain: number,
-    hashHi: Uint32Array,
-    hashLo: Uint32Array,
-    pfnLo: Uint32Array,
-    meta: Uint32Array,
-    out: number,
-    capacity: number,
-    threads: number,
-    /** The process: its page-cache and shared-memory pages are read with process_vm_readv. */
-    pid: number,
-    zeroHi: number,
-    zeroLo: number,
-  ): [number, number, number, number, number];
+  scanRange(options: ScanRangeOptions): [number, number, number, number, number];
   /** The index's first n records sorted in place by (hash, frame): see src/index/radix-sort.ts. */
   sortIndex(hashHi: Uint32Array, hashLo: Uint32Array, pfnLo: Uint32Array, meta: Uint32Array, n: number): void;
   /**
-   * The KSM model over sorted records [from, n), counted into `counters` (layout: see
-   * src/analysis/native-model.ts). Contents that need physical answers are answered from the
-   * kernel-shaped files of `domainFiles` (PhysicalDomains.domainFiles()) or, where a domain has
-   * none, left as [a, b) pairs in `deferred`. Returns [next record, deferred pairs].
+   * The KSM model (native/ksm_model.c) over sorted records, counted into `counters`. Contents
+   * that need physical answers are answered from the kernel-shaped files of `domainFiles` or,
+   * where a domain has none, left as pairs in `deferred`; the pass stops early, at a content
+   * boundary, when `deferred` is full. Returns [next record, deferred pairs].
    */
-  modelPass(
-    hashHi: Uint32Array,
-    hashLo: Uint32Array,
-    pfnLo: Uint32Array,
-    meta: Uint32Array,
-    from: number,
-    n: number,
-    kinds: number,
-    processes: number,
-    zeroHi: number,
-    zeroLo: number,
-    useZeroPages: number,
-    maxPageSharing: number,
-    physical: number,
-    counters: Float64Array,
-    deferred: Uint32Array,
-    domainFiles: Int32Array,
-  ): [number, number];
+  modelPass(options: ModelPassOptions): [number, number];
   /**
    * Each /proc/PID/smaps read and parsed on the reader's threads into a table of its VMAs
    * (src/live/smaps.ts, regionsFromTable); a number is the errno of one that failed.

@@ -7,6 +7,10 @@ import type { KernelFiles, PhysicalPages } from './physical-pages.js';
  */
 export const FRAMES_PER_DOMAIN = 0x1_0000_0000;
 export const MAX_DOMAINS = 64;
+/** In domainFiles(): a domain that answers, but not from files. */
+export const DOMAIN_FILES_ELSEWHERE = -1;
+/** In domainFiles(): a domain no provider answers for. */
+export const DOMAIN_FILES_NONE = -2;
 
 /** Routes a frame id to the physical information of its domain. */
 export class PhysicalDomains implements PhysicalPages {
@@ -45,14 +49,15 @@ export class PhysicalDomains implements PhysicalPages {
 
   /**
    * For the native model: per domain d, [2d] and [2d + 1] the kpagecount and kpageflags fds
-   * that answer for it; -1 when it answers otherwise, -2 when no provider does.
+   * that answer for it; DOMAIN_FILES_ELSEWHERE when it answers otherwise, DOMAIN_FILES_NONE
+   * when no provider does.
    */
   domainFiles(): Int32Array {
-    const fds = new Int32Array(2 * MAX_DOMAINS).fill(-2);
+    const fds = new Int32Array(2 * MAX_DOMAINS).fill(DOMAIN_FILES_NONE);
     this.providers.forEach((provider, d) => {
       const files = provider.kernelFiles();
-      fds[2 * d] = files?.countFd ?? -1;
-      fds[2 * d + 1] = files?.flagsFd ?? -1;
+      fds[2 * d] = files?.countFd ?? DOMAIN_FILES_ELSEWHERE;
+      fds[2 * d + 1] = files?.flagsFd ?? DOMAIN_FILES_ELSEWHERE;
     });
     return fds;
   }

@@ -18,7 +18,7 @@ export interface KernelFiles {
   flagsFd: number;
 }
 
-const KPF_KSM = 21;
+export const KPF_KSM = 21;
 const KPF_ZERO_PAGE = 24;
 
 /**
