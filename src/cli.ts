@@ -1,7 +1,7 @@
 import yargs, { type Argv } from 'yargs';
 import { EXIT_ERROR, EXIT_OK, readVersion, type Io } from './commands/common.js';
 import { UserError } from './util/errors.js';
-import { nativeAddonProblem } from './native/native-addon.js';
+import { engineProblem } from './engine/choose-engine.js';
 import { escapeLine } from './reporters/text-escape.js';
 import { type Args, DASH, checkFlagsTakeNoValue, progressOf, reportFlagsOf, reportOptions, selectionOf, selectionOptions, snapshotOptions, threadsOf, undash } from './cli/options.js';
 import { UsageError, usageErrorOf } from './cli/usage-error.js';
@@ -129,7 +129,7 @@ function parser(io: Io, state: { status: number; helpFor: string | null }, args:
 }
 
 async function run(command: () => number | Promise<number>, io: Io): Promise<number> {
-  const problem = nativeAddonProblem();
+  const problem = engineProblem();
   if (problem !== null) io.stderr.write(`samepage: warning: ${problem}\n`);
   try {
     return await command();

@@ -1,7 +1,7 @@
 // The histogram of contents by mappings and the process x process overlap, on an index of known content.
 import { describe, expect, it } from 'vitest';
 import { PageIndex, packMeta } from '../src/index/page-index.js';
-import { sortIndex } from '../src/index/radix-sort.js';
+import { sortIndexInJs } from '../src/index/radix-sort.js';
 import { measureSharing } from '../src/analysis/content-sharing.js';
 
 const ZERO = { hi: 0, lo: 0 };
@@ -16,7 +16,7 @@ function indexOf(pages: Array<[number, number]>): PageIndex {
     index.meta[i] = packMeta(process, 2, 0, i + 1);
   });
   index.length = pages.length;
-  sortIndex(index);
+  sortIndexInJs(index);
   return index;
 }
 

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { coreOpener } from '../src/core/core-source.js';
 import { runScan } from '../src/scan/scan.js';
 import { DEFAULT_KSM_SETTINGS } from '../src/analysis/ksm-settings.js';
-import { createPageHasher } from '../src/hash/page-hasher.js';
+import { chooseEngine } from '../src/engine/choose-engine.js';
 import { SourceError, UserError } from '../src/util/errors.js';
 import { systemPageSize } from '../src/util/system.js';
 import { startPagefill, stopAllFixtures } from './support/fixtures.js';
@@ -146,7 +146,7 @@ function kindOf(message: string, file: string): string {
   return message.split(file).join('FILE').replace(/0x[0-9a-f]+/gi, 'N').replace(/\b[0-9a-f]{6,}\b/g, 'N').replace(/\d+/g, 'N').replace(/^FILE: /, '').slice(0, 90);
 }
 
-const hasher = createPageHasher();
+const hasher = chooseEngine().hasher;
 
 function runCase(file: string, data: Buffer, label: string, f: Figures): void {
   writeFileSync(file, data);

@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { coreOpener, openCore } from '../src/core/core-source.js';
 import { runScan, type ScanResult } from '../src/scan/scan.js';
 import { DEFAULT_KSM_SETTINGS } from '../src/analysis/ksm-settings.js';
-import { createPageHasher, type PageHasher } from '../src/hash/page-hasher.js';
+import type { PageHasher } from '../src/hash/page-hasher.js';
+import { chooseEngine } from '../src/engine/choose-engine.js';
 import { LiveSource } from '../src/live/live-source.js';
 import { readProcessInfo } from '../src/live/process-info.js';
 import { KIND_INDEX, type MappingKind } from '../src/source/mapping-kind.js';
@@ -51,7 +52,7 @@ interface Page {
   path: string;
 }
 
-const hasher = createPageHasher();
+const hasher = chooseEngine().hasher;
 
 /** Every page a source hands over, by address, hashed the way the pipeline hashes. */
 function record(source: MemorySource, pageSize = ps): Map<number, Page> {
@@ -125,7 +126,7 @@ async function zstd(args: string[]): Promise<void> {
 /** A hasher that also counts every content hashed: what the pipeline saw, as a multiset. */
 function countingHasher(): { hasher: PageHasher; counts: Map<string, number> } {
   const counts = new Map<string, number>();
-  const inner = createPageHasher();
+  const inner = chooseEngine().hasher;
   return {
     counts,
     hasher: {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createPageHasher, createXxhashAddonHasher } from '../src/hash/page-hasher.js';
+import { createXxhashAddonHasher } from '../src/hash/page-hasher.js';
+import { ENGINES } from './support/engines.js';
 import { nativeAddon } from '../src/native/native-addon.js';
 
 describe('page hashing', () => {
@@ -8,7 +9,7 @@ describe('page hashing', () => {
     expect(nativeAddon()).not.toBeNull();
   });
 
-  it('the native batch hasher gives exactly the XXH3-64 of xxhash-addon', () => {
+  it.each(ENGINES)("the %s engine's batch hasher gives exactly the XXH3-64 of xxhash-addon", (_name, engine) => {
     const pageSize = 4096;
     const count = 64;
     const data = randomBytes(pageSize * count);
@@ -16,7 +17,7 @@ describe('page hashing', () => {
     const a = { hi: new Uint32Array(count), lo: new Uint32Array(count) };
     const b = { hi: new Uint32Array(count + 3), lo: new Uint32Array(count + 3) };
     createXxhashAddonHasher().hashPages(data, count, pageSize, a.hi, a.lo, 0);
-    createPageHasher().hashPages(data, count, pageSize, b.hi, b.lo, 3);
+    engine.hasher.hashPages(data, count, pageSize, b.hi, b.lo, 3);
     expect(Array.from(b.hi.subarray(3))).toEqual(Array.from(a.hi));
     expect(Array.from(b.lo.subarray(3))).toEqual(Array.from(a.lo));
     // XXH3-64 of 4096 zero bytes, seed 0.

@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { META_ANON, META_COMPATIBLE, META_EXCLUSIVE, META_MERGEABLE_NOW, META_NO_PHYS, META_ZERO_PFN, PageIndex, packMeta } from '../src/index/page-index.js';
-import { sortIndex } from '../src/index/radix-sort.js';
-import { runKsmModel, runKsmModelInJs, type ModelOptions } from '../src/analysis/ksm-model.js';
-import { nativeAddon } from '../src/native/native-addon.js';
+import { runKsmModelInJs } from '../src/analysis/js-model.js';
+import type { ModelOptions } from '../src/analysis/model-result.js';
+import { ENGINES, REFERENCE_ENGINE } from './support/engines.js';
 import { KernelPhysicalPages, type PhysicalPages } from '../src/physical/physical-pages.js';
 import { PhysicalDomains } from '../src/physical/physical-domains.js';
 import { MAPPING_KINDS } from '../src/source/mapping-kind.js';
@@ -107,11 +107,11 @@ function randomIndex(seed: number, contents: number, processes: number): PageInd
       }
     }
   }
-  sortIndex(index);
+  REFERENCE_ENGINE.sortIndex(index);
   return index;
 }
 
-describe.skipIf(nativeAddon() === null)('the native KSM model pass', () => {
+describe.each(ENGINES)('the %s engine\'s KSM model', (_engineName, engine) => {
   const cases: Array<[string, Partial<ModelOptions>]> = [
     ['defaults', {}],
     ['use_zero_pages', { useZeroPages: true }],
@@ -128,7 +128,7 @@ describe.skipIf(nativeAddon() === null)('the native KSM model pass', () => {
       const opts: ModelOptions = { processCount: processes, useZeroPages: false, maxPageSharing: 256, zeroHash: ZERO, physical: fakeKernel, ...over };
       const reference = runKsmModelInJs(index, opts);
       expect(reference.scopes[0]?.pagesSharing).toBeGreaterThan(0);
-      expect(runKsmModel(index, opts)).toEqual(reference);
+      expect(engine.runModel(index, opts)).toEqual(reference);
     }
   });
 
@@ -149,7 +149,7 @@ describe.skipIf(nativeAddon() === null)('the native KSM model pass', () => {
           const opts: ModelOptions = { processCount: processes, useZeroPages: false, maxPageSharing: 256, zeroHash: ZERO, physical: domains, ...over };
           const reference = runKsmModelInJs(index, opts);
           expect(reference.scopes[0]?.pagesSharing).toBeGreaterThan(0);
-          expect(runKsmModel(index, opts)).toEqual(reference);
+          expect(engine.runModel(index, opts)).toEqual(reference);
         } finally {
           for (const p of providers) p.close();
         }
@@ -159,6 +159,6 @@ describe.skipIf(nativeAddon() === null)('the native KSM model pass', () => {
 
   it('equals the JavaScript model on an empty index', () => {
     const opts: ModelOptions = { processCount: 0, useZeroPages: false, maxPageSharing: 256, zeroHash: ZERO, physical: null };
-    expect(runKsmModel(new PageIndex(16), opts)).toEqual(runKsmModelInJs(new PageIndex(16), opts));
+    expect(engine.runModel(new PageIndex(16), opts)).toEqual(runKsmModelInJs(new PageIndex(16), opts));
   });
 });

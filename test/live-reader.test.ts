@@ -9,8 +9,9 @@ import { LiveSource } from '../src/live/live-source.js';
 import { readProcessInfo } from '../src/live/process-info.js';
 import { KernelPhysicalPages } from '../src/physical/physical-pages.js';
 import { DEFAULT_KSM_SETTINGS } from '../src/analysis/ksm-settings.js';
-import { sortIndex } from '../src/index/radix-sort.js';
 import { nativeAddon, type NativeAddon } from '../src/native/native-addon.js';
+import type { Engine } from '../src/engine/engine.js';
+import { ENGINES, REFERENCE_ENGINE } from './support/engines.js';
 import type { PageIndex } from '../src/index/page-index.js';
 import { systemPageSize } from '../src/util/system.js';
 import { readFileSync } from 'node:fs';
@@ -19,8 +20,15 @@ import { startPagefill, stopAllFixtures } from './support/fixtures.js';
 
 afterAll(stopAllFixtures);
 
-describe.skipIf(nativeAddon() === null)('the live reader', () => {
-  it('gives the same index natively (one or two threads, index grown mid-region) as in JavaScript', async () => {
+describe('the live reader', () => {
+  // Each engine's reader, on one or two threads, with the index grown mid-region, against the
+  // JavaScript reader on one thread: the same records.
+  const readers = ENGINES.flatMap(([name, engine]) => [
+    [name, engine, 2, false],
+    [name, engine, 2, true],
+    [name, engine, 1, true],
+  ] as const);
+  it.each(readers)('the %s engine (%i threads, smaps understated: %s) gives the JavaScript reader\'s index', async (_name, engine, threads, understate) => {
     // 20000 unique pages span several tiles; a cycle of 7 contents; the zero page; holes.
     const fixture = await startPagefill(['anon:20000:uniq', 'untouched:300', 'anon:3000:cycle=5,7', 'readonly:100', 'untouched:500', 'anon:4100:seq=9']);
     const info = readProcessInfo(fixture.pid);
@@ -29,28 +37,26 @@ describe.skipIf(nativeAddon() === null)('the live reader', () => {
     const physical = KernelPhysicalPages.tryOpen();
     const regions = new LiveSource(info, pageSize, true, physical).regions();
 
-    const indexOf = (native: NativeAddon | null, threads: number, understate: boolean): string[] => {
+    const indexOf = (e: Engine, n: number, understated: boolean): string[] => {
       // Understated: smaps says one page where there are thousands, as if the region grew.
-      const given = understate ? regions.map((r) => ({ ...r, residentPages: r.residentPages === 0 ? 0 : 1 })) : regions;
-      const opener: SourceOpener = { label: 'fixture', pid: fixture.pid, named: true, open: () => new LiveSource(info, pageSize, true, physical, native, threads, given) };
-      const collected = collect([opener], { pageSize, settings: DEFAULT_KSM_SETTINGS });
+      const given = understated ? regions.map((r) => ({ ...r, residentPages: r.residentPages === 0 ? 0 : 1 })) : regions;
+      const opener: SourceOpener = { label: 'fixture', pid: fixture.pid, named: true, open: () => new LiveSource(info, pageSize, true, physical, e.liveRegions, n, given) };
+      const collected = collect([opener], { pageSize, settings: DEFAULT_KSM_SETTINGS, engine: e });
       expect(collected.warnings).toEqual([]);
-      sortIndex(collected.index);
+      REFERENCE_ENGINE.sortIndex(collected.index);
       return records(collected.index);
     };
 
     try {
-      const reference = indexOf(null, 1, false);
+      const reference = indexOf(REFERENCE_ENGINE, 1, false);
       expect(reference.length).toBeGreaterThan(27_000);
-      expect(indexOf(nativeAddon(), 2, false)).toEqual(reference);
-      expect(indexOf(nativeAddon(), 2, true)).toEqual(reference);
-      expect(indexOf(nativeAddon(), 1, true)).toEqual(reference);
+      expect(indexOf(engine, threads, understate)).toEqual(reference);
     } finally {
       physical?.close();
     }
   });
 
-  it('reads smaps into the regions the JavaScript parser finds in the text', async () => {
+  it.skipIf(nativeAddon() === null)('reads smaps natively into the regions the JavaScript parser finds in the text', async () => {
     // 256 VMAs (private and shared pages alternate, so no two merge): a few hundred KiB of
     // smaps, read in several pieces, so lines are cut between two reads.
     const ops: string[] = [];

@@ -24,7 +24,8 @@ import { DOMAIN_FILES_ELSEWHERE, DOMAIN_FILES_NONE, FRAMES_PER_DOMAIN, MAX_DOMAI
 import { KPF_KSM } from '../src/physical/physical-pages.js';
 import { PM_EXCLUSIVE_HI, PM_FILE_HI, PM_PFN_HI_MASK, PM_PRESENT_HI, PM_SWAPPED_HI } from '../src/live/pagemap.js';
 import * as layout from '../src/analysis/native-model.js';
-import { SCOPES, runKsmModelInJs } from '../src/analysis/ksm-model.js';
+import { SCOPES } from '../src/analysis/model-result.js';
+import { runKsmModelInJs } from '../src/analysis/js-model.js';
 import { KSM_INCOMPATIBLE, MAX_ADDRESS, MERGEABLE, NUMBERS_PER_VMA, SHARED, SPECIAL } from '../src/live/smaps.js';
 import { MAPPING_KINDS } from '../src/source/mapping-kind.js';
 

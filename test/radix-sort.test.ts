@@ -1,13 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { PageIndex, packMeta, metaPfn } from '../src/index/page-index.js';
-import { sortIndex, sortIndexInJs } from '../src/index/radix-sort.js';
-
+import { ENGINES } from './support/engines.js';
 import { seededUint32 as rng } from './support/rng.js';
 
-describe.each([
-  ['native', sortIndex],
-  ['JavaScript', sortIndexInJs],
-] as const)('sortIndex (%s)', (_name, sortIndex) => {
+describe.each(ENGINES)("the %s engine's sort", (_name, engine) => {
+  const sortIndex = (index: PageIndex): void => engine.sortIndex(index);
+
   it('orders records by (hash, pfn) and keeps each record whole', () => {
     const next = rng(42);
     const n = 70_000; // above the native sort's threshold for two threads

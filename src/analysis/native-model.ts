@@ -1,4 +1,9 @@
-import type { ContentResult, ScopeResult } from './ksm-model.js';
+import type { NativeAddon } from '../native/native-addon.js';
+import type { PageIndex } from '../index/page-index.js';
+import { MAPPING_KINDS } from '../source/mapping-kind.js';
+import { DOMAIN_FILES_ELSEWHERE, MAX_DOMAINS, PhysicalDomains } from '../physical/physical-domains.js';
+import { ContentGroups } from './js-model.js';
+import { emptyResult, type ContentResult, type ModelOptions, type ModelResult, type ScopeResult } from './model-result.js';
 
 /**
  * The layout of the one Float64Array the native model pass (native/ksm_model.c) counts into,
@@ -53,4 +58,41 @@ export function addNativeCounters(c: Float64Array, kinds: number, procs: number,
     for (const a of [pp.mergingPages, pp.zeroPages, pp.rmapItems, pp.ramFreedPages]) take(a, procs);
     take(s.ramFreedByKind, kinds);
   }
+}
+
+/**
+ * The KSM model over an index sorted by (hash, PFN), in native code (native/ksm_model.c): the
+ * same arithmetic as the JavaScript model (src/analysis/js-model.ts), which asks the kernel's
+ * files itself. It leaves to the JavaScript model's ContentGroups the contents whose answer
+ * needs physical information from anywhere else (a snapshot's recorded answers).
+ */
+export function runKsmModelNative(native: NativeAddon, index: PageIndex, opts: ModelOptions): ModelResult {
+  const result = emptyResult(opts.processCount);
+  const kinds = MAPPING_KINDS.length;
+  const procs = Math.max(1, opts.processCount);
+  const counters = new Float64Array(nativeCounterLength(kinds, procs));
+  const deferred = new Uint32Array(2 * 4096);
+  // Which domains' questions the native pass answers itself; the others come back deferred.
+  const domainFiles = opts.physical instanceof PhysicalDomains ? opts.physical.domainFiles() : new Int32Array(2 * MAX_DOMAINS).fill(DOMAIN_FILES_ELSEWHERE);
+  const groups = new ContentGroups(index, opts, result.content, result.scopes);
+  // The native pass takes 32 bits; no content has 2^32 mappings, so a larger limit is the same.
+  const maxPageSharing = Math.min(opts.maxPageSharing, 0xffff_ffff);
+  const n = index.length;
+  for (let from = 0; from < n; ) {
+    const [next, pairs] = native.modelPass({
+      index, from, n, kinds, processes: procs, zeroHash: opts.zeroHash, useZeroPages: opts.useZeroPages, maxPageSharing,
+      physical: opts.physical !== null, counters, deferred, domainFiles,
+    });
+    for (let i = 0; i < pairs; i++) {
+      const a = deferred[2 * i] as number;
+      const b = deferred[2 * i + 1] as number;
+      const h1 = index.hashHi[a] as number;
+      const h2 = index.hashLo[a] as number;
+      groups.add(a, b, h1 === opts.zeroHash.hi && h2 === opts.zeroHash.lo);
+    }
+    from = next;
+  }
+  addNativeCounters(counters, kinds, procs, result.content, result.scopes);
+  result.content.naiveDuplicatePages += groups.naiveDuplicates;
+  return result;
 }

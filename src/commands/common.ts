@@ -2,7 +2,6 @@ import { performance } from 'node:perf_hooks';
 import { readFileSync } from 'node:fs';
 import { selectProcesses, type Selection } from '../live/select.js';
 import { LiveSource } from '../live/live-source.js';
-import { readRegionsAhead } from '../live/regions-ahead.js';
 import type { SourceRegion } from '../source/memory-source.js';
 import { MAX_PROCESSES } from '../index/page-index.js';
 import { KernelPhysicalPages } from '../physical/physical-pages.js';
@@ -17,7 +16,7 @@ import { skipLines } from '../reporters/skip-lines.js';
 import { checkOutputPath, writeOutputFile } from '../util/output-file.js';
 import { localeIsUtf8, outputWidth } from '../reporters/terminal.js';
 import { escapeLine } from '../reporters/text-escape.js';
-import { nativeAddon } from '../native/native-addon.js';
+import type { Engine } from '../engine/engine.js';
 import { isRoot, systemPageSize } from '../util/system.js';
 import { EXIT_NO_PERMISSION, UserError } from '../util/errors.js';
 import { groupedReasons, isBenignSkip, type Skipped } from '../source/skipped.js';
@@ -68,7 +67,7 @@ export interface LiveOpeners {
   close(): void;
 }
 
-export function liveOpeners(selection: Selection, threads: number, io: Io): LiveOpeners {
+export function liveOpeners(selection: Selection, threads: number, engine: Engine, io: Io): LiveOpeners {
   const { processes, notScanned } = selectProcesses(selection, process.pid);
   const infos = processes.map((p) => p.info);
   const root = isRoot();
@@ -80,7 +79,6 @@ export function liveOpeners(selection: Selection, threads: number, io: Io): Live
       'samepage: warning: not root, so the kernel hides physical frame numbers: pages already shared by fork cannot be recognised and the estimate is an upper bound\n',
     );
   }
-  const native = nativeAddon();
   let ahead = new Map<number, SourceRegion[]>();
   return {
     openers: processes.map(({ info, named }) => ({
@@ -90,7 +88,7 @@ export function liveOpeners(selection: Selection, threads: number, io: Io): Live
       open: () => {
         const regions = ahead.get(info.pid) ?? null;
         ahead.delete(info.pid);
-        return new LiveSource(info, pageSize, pfnsVisible, physical, native, threads, regions);
+        return new LiveSource(info, pageSize, pfnsVisible, physical, engine.liveRegions, threads, regions);
       },
     })),
     root,
@@ -100,7 +98,7 @@ export function liveOpeners(selection: Selection, threads: number, io: Io): Live
     readRegionsAhead: async () => {
       const began = performance.now();
       // More processes than a scan takes: the scan says so before anything is read.
-      if (infos.length <= MAX_PROCESSES) ahead = await readRegionsAhead(infos.map((i) => i.pid), pageSize, native, threads);
+      if (infos.length <= MAX_PROCESSES) ahead = await engine.readRegionsAhead(infos.map((i) => i.pid), pageSize, threads);
       return began;
     },
     close: () => physical?.close(),

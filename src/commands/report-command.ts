@@ -15,6 +15,7 @@ import { UserError } from '../util/errors.js';
 import { STDIN_PATH, openInputFile, type InputFile } from '../util/input-file.js';
 import { checkReportOutput, effectiveSettings, hasSelection, liveOpeners, printReport, progressFor, type Io, type OutputOptions, type WhatIf } from './common.js';
 import { openCoreFile } from './core-files.js';
+import { chooseEngine } from '../engine/choose-engine.js';
 
 export interface ReportCommandOptions extends OutputOptions, WhatIf {
   /** Snapshot and core files; "-" is standard input. */
@@ -43,7 +44,8 @@ export async function reportCommand(opts: ReportCommandOptions, io: Io): Promise
   let pageSize: number | null = null;
   let settings: KsmSettings | null = null;
   let root = false;
-  const live = hasSelection(opts.selection) ? liveOpeners(opts.selection, opts.threads, io) : null;
+  const engine = chooseEngine();
+  const live = hasSelection(opts.selection) ? liveOpeners(opts.selection, opts.threads, engine, io) : null;
   try {
     if (live !== null) {
       pageSize = live.pageSize;
@@ -54,7 +56,7 @@ export async function reportCommand(opts: ReportCommandOptions, io: Io): Promise
       const input = await openInputFile(given, process.stdin);
       files.push(input);
       if (sniffInput(input.head) === 'snapshot') {
-        const snap = new SnapshotFile(input.path, input.name);
+        const snap = new SnapshotFile(input.path, input.name, engine.hasher);
         snapshots.push(snap);
         const h = snap.header;
         const ps = h.host.pageSize;
@@ -81,7 +83,7 @@ export async function reportCommand(opts: ReportCommandOptions, io: Io): Promise
     const progress = await progressFor(opts.progress, io);
     const began = (await live?.readRegionsAhead()) ?? performance.now();
     const notScanned = [...(live?.notScanned ?? []), ...recordedSkipped];
-    const scan: ReportScan = runScan(openers, { pageSize: pageSize ?? systemPageSize(), settings: chosen, progress, began, notScanned });
+    const scan: ReportScan = runScan(openers, { pageSize: pageSize ?? systemPageSize(), settings: chosen, progress, began, notScanned, engine });
     // A snapshot's regions that its scan could not read count as they did then: they decide
     // the exit status as they did.
     for (const s of scan.sources) {

@@ -9,6 +9,7 @@ import { plural } from '../util/plural.js';
 import { UserError } from '../util/errors.js';
 import { STDOUT_PATH, checkOutputPath, writeOutputFile } from '../util/output-file.js';
 import { EXIT_OK, EXIT_PARTIAL, effectiveSettings, hasSelection, liveOpeners, nothingScanned, progressFor, readVersion, type Io } from './common.js';
+import { chooseEngine } from '../engine/choose-engine.js';
 
 export interface SnapshotCommandOptions {
   selection: Selection;
@@ -23,12 +24,13 @@ export async function snapshotCommand(opts: SnapshotCommandOptions, io: Io): Pro
   if (!hasSelection(opts.selection)) throw new UserError('nothing to snapshot: give --pid PID, --name REGEX, --tree PID, --chromium or --all');
   // Before the scan: a scan of every process takes a while, and its result would have nowhere to go.
   checkOutputPath(opts.output, io.stdout);
-  const live = liveOpeners(opts.selection, opts.threads, io);
+  const engine = chooseEngine();
+  const live = liveOpeners(opts.selection, opts.threads, engine, io);
   try {
     const settings = effectiveSettings(null, { useZeroPages: undefined, maxPageSharing: undefined }, io);
     const progress = await progressFor(opts.progress, io);
     const began = await live.readRegionsAhead();
-    const collected = collect(live.openers, { pageSize: live.pageSize, settings, progress, began, notScanned: live.notScanned });
+    const collected = collect(live.openers, { pageSize: live.pageSize, settings, progress, began, notScanned: live.notScanned, engine });
     if (collected.sources.length === 0) throw nothingScanned(collected.skipped);
     const snapshot = prepareSnapshot(collected, { version: readVersion(), root: live.root, settings, physical: live.physical });
     const bytes = await writeOutputFile(opts.output, io.stdout, async (sink) => {

@@ -1,5 +1,4 @@
 import { createRequire } from 'node:module';
-import { nativeAddon } from '../native/native-addon.js';
 
 /**
  * Hashes pages with XXH3-64. The one place that knows the hash library: a faster batch hasher
@@ -11,13 +10,6 @@ export interface PageHasher {
    * each hash to hi[out + i] and lo[out + i].
    */
   hashPages(data: Buffer, count: number, pageSize: number, hi: Uint32Array, lo: Uint32Array, out: number): void;
-}
-
-/** The native batch hasher when it was built (one call per batch), else xxhash-addon per page. */
-export function createPageHasher(): PageHasher {
-  const native = nativeAddon();
-  if (native !== null) return { hashPages: (data, count, pageSize, hi, lo, out) => native.hashPages(data, count, pageSize, hi, lo, out) };
-  return createXxhashAddonHasher();
 }
 
 /** XXH3-64 through xxhash-addon, one call per page: the reference the native hasher must equal. */

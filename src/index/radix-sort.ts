@@ -1,21 +1,11 @@
 import type { PageIndex } from './page-index.js';
-import { nativeAddon } from '../native/native-addon.js';
 
 /**
  * Sorts the index in place by (hash, PFN): identical contents become adjacent runs, and within
  * a run the same physical page is adjacent too. In-place MSD radix sort (American flag sort),
- * one byte per level, with insertion sort for small buckets: no extra memory per page.
+ * one byte per level, with insertion sort for small buckets: no extra memory per page. The
+ * native engine's sort (native/sort.c) is held equal to this one (test/radix-sort.test.ts).
  */
-export function sortIndex(index: PageIndex): void {
-  const native = nativeAddon();
-  if (native !== null) {
-    native.sortIndex(index.hashHi, index.hashLo, index.pfnLo, index.meta, index.length);
-    return;
-  }
-  sortIndexInJs(index);
-}
-
-/** The same sort in JavaScript, for machines where the native addon was not built. */
 export function sortIndexInJs(index: PageIndex): void {
   const n = index.length;
   const hh = index.hashHi;

@@ -1,7 +1,7 @@
 import { release } from 'node:os';
 import type { ScanResult } from '../scan/scan.js';
-import type { ScopeResult } from '../analysis/ksm-model.js';
-import { RMAP_ITEM_BYTES } from '../analysis/ksm-model.js';
+import type { ScopeResult } from '../analysis/model-result.js';
+import { RMAP_ITEM_BYTES } from '../analysis/model-result.js';
 import { KIND_LABEL, MAPPING_KINDS } from '../source/mapping-kind.js';
 import { isPartial } from '../source/skipped.js';
 import { plural } from '../util/plural.js';

@@ -4,11 +4,11 @@ import type { SourceOpener } from '../source/source-opener.js';
 import type { PhysicalPages } from '../physical/physical-pages.js';
 import { createPageBatch } from '../source/memory-source.js';
 import { KIND_INDEX, MAPPING_KINDS, pageKind } from '../source/mapping-kind.js';
-import { createPageHasher, zeroPageHash, type PageHasher } from '../hash/page-hasher.js';
+import { zeroPageHash, type PageHasher } from '../hash/page-hasher.js';
 import { PageIndex, MAX_PROCESSES } from '../index/page-index.js';
-import { IndexingSink } from '../index/indexing-sink.js';
-import { sortIndex } from '../index/radix-sort.js';
-import { runKsmModel, type ModelResult } from '../analysis/ksm-model.js';
+import { IndexWriter } from '../index/index-writer.js';
+import type { ModelResult } from '../analysis/model-result.js';
+import { chooseEngine, type Engine } from '../engine/choose-engine.js';
 import { measureSharing, type ContentSharing } from '../analysis/content-sharing.js';
 import type { KsmSettings } from '../analysis/ksm-settings.js';
 import { PhysicalDomains } from '../physical/physical-domains.js';
@@ -25,6 +25,9 @@ export interface ScanOptions {
   pageSize: number;
   settings: KsmSettings;
   progress?: ProgressReporter;
+  /** Where the per-page work runs: chosen once by the command (chooseEngine when not given). */
+  engine?: Engine;
+  /** The hasher, when not the engine's (tests count its calls). */
   hasher?: PageHasher;
   /** When the scan began (performance.now()), if work for it was done before collect(). */
   began?: number;
@@ -71,6 +74,10 @@ export interface Collected {
   warnings: string[];
   domains: PhysicalDomains;
   zeroHash: { hi: number; lo: number };
+  /** The engine that read the pages: it sorts and models them too. */
+  engine: Engine;
+  /** The hasher the pages were hashed with (the snapshot writer's checksums use it too). */
+  hasher: PageHasher;
   pageSize: number;
   scannedBytes: number;
   began: number;
@@ -115,7 +122,8 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
   const began = opts.began ?? performance.now();
   const { pageSize } = opts;
   if (openers.length > MAX_PROCESSES) throw new UserError(`too many processes selected (${openers.length}; at most ${MAX_PROCESSES})`);
-  const hasher = opts.hasher ?? createPageHasher();
+  const engine = opts.engine ?? chooseEngine();
+  const hasher = opts.hasher ?? engine.hasher;
   const zeroHash = zeroPageHash(hasher, pageSize);
   const skipped: Skipped[] = [...(opts.notScanned ?? [])];
   const warnings: string[] = [];
@@ -142,7 +150,7 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
 
   const regionsAt = performance.now();
   const index = new PageIndex(residentHint + 1024);
-  const sink = new IndexingSink(index, hasher, pageSize, zeroHash);
+  const sink = new IndexWriter(index, hasher, pageSize, zeroHash);
   const domains = new PhysicalDomains();
   // Up to 4096 pages per batch of hashes from the native reader; contents read in JS go
   // through a 1 MiB buffer.
@@ -213,15 +221,15 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
     scanned.push(entry);
   }
   opts.progress?.finish();
-  return { index, sources: scanned, skipped, warnings, domains, zeroHash, pageSize, scannedBytes, began, regionsAt, readAt: performance.now() };
+  return { index, sources: scanned, skipped, warnings, domains, zeroHash, engine, hasher, pageSize, scannedBytes, began, regionsAt, readAt: performance.now() };
 }
 
 /** Sorts the index and runs the KSM model over it. */
 export function analyse(c: Collected, settings: KsmSettings): ScanResult {
   const sortFrom = performance.now();
-  sortIndex(c.index);
+  c.engine.sortIndex(c.index);
   const modelFrom = performance.now();
-  const model = runKsmModel(c.index, {
+  const model = c.engine.runModel(c.index, {
     processCount: c.sources.length,
     useZeroPages: settings.useZeroPages,
     maxPageSharing: settings.maxPageSharing,

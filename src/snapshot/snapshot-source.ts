@@ -6,7 +6,7 @@ import type { SkipKind } from '../source/skipped.js';
 import type { PhysicalPages } from '../physical/physical-pages.js';
 import { RecordedPhysicalPages } from '../physical/recorded-physical-pages.js';
 import type { SourceOpener } from '../source/source-opener.js';
-import { createPageHasher } from '../hash/page-hasher.js';
+import type { PageHasher } from '../hash/page-hasher.js';
 import {
   CHECKSUM_BLOCK_BYTES,
   CHECKSUM_BYTES,
@@ -48,7 +48,9 @@ export class SnapshotFile {
   /** `path` is opened; `name` (the path as the user gave it, or "stdin") is what messages say. */
   constructor(
     readonly path: string,
-    readonly name: string = path,
+    readonly name: string,
+    /** XXH3-64, for the checksums: the engine's hasher. */
+    hasher: PageHasher,
   ) {
     this.labelSuffix = ` in ${basename(name)}`;
     try {
@@ -67,7 +69,7 @@ export class SnapshotFile {
       if (format === 1) throw bad(name, 'snapshot format 1 (an earlier samepage) is no longer read: take the snapshot again with this samepage');
       if (format > SNAPSHOT_FORMAT) throw bad(name, `snapshot format ${format} was written by a newer samepage (this one reads format ${SNAPSHOT_FORMAT}): read it with that samepage or a later one`);
       if (format !== SNAPSHOT_FORMAT) throw bad(name, `snapshot format ${format} is not one samepage ever wrote`);
-      const tableOffset = this.verify(size);
+      const tableOffset = this.verify(size, hasher);
       const headerBytes = prefix.readUInt32LE(SNAPSHOT_MAGIC.length);
       if (headerBytes > MAX_HEADER_BYTES || prefix.length + headerBytes > tableOffset) throw bad(name, 'corrupt header (length)');
       const text = Buffer.alloc(headerBytes);
@@ -94,7 +96,7 @@ export class SnapshotFile {
    * Checks every byte against the checksums (one sequential pass, 16 bytes per page: little
    * next to reading the memory it describes). Returns where the checksum table starts.
    */
-  private verify(size: number): number {
+  private verify(size: number, hasher: PageHasher): number {
     const name = this.name;
     const minimum = SNAPSHOT_MAGIC.length + 4 + CHECKSUM_BYTES + TRAILER_BYTES;
     if (size < minimum) throw bad(name, `truncated: ${size} bytes, a snapshot has at least ${minimum}`);
@@ -109,7 +111,6 @@ export class SnapshotFile {
     if (!Number.isSafeInteger(tableOffset) || tableOffset < SNAPSHOT_MAGIC.length + 4 || tableOffset + tableBytes + TRAILER_BYTES !== size) {
       throw bad(name, `corrupt: the trailer puts the checksum table at byte ${tableOffset}, which does not fit the file's ${size} bytes`);
     }
-    const hasher = createPageHasher();
     const hi = new Uint32Array(1);
     const lo = new Uint32Array(1);
     const table = Buffer.alloc(tableBytes);

@@ -6,7 +6,7 @@ import { FRAMES_PER_DOMAIN } from '../physical/physical-domains.js';
 import { RECORDED_KSM, RECORDED_ZERO } from '../physical/recorded-physical-pages.js';
 import { META_ANON, META_EXCLUSIVE, META_NO_PHYS, metaPfn } from '../index/page-index.js';
 import { PAGE_ANON, PAGE_EXCLUSIVE, PAGE_NO_PHYS } from '../source/memory-source.js';
-import { createPageHasher, type PageHasher } from '../hash/page-hasher.js';
+import type { PageHasher } from '../hash/page-hasher.js';
 import type { OutputSink } from '../util/output-file.js';
 import {
   CHECKSUM_BLOCK_BYTES,
@@ -78,7 +78,7 @@ async function writeSnapshot(out: OutputSink, c: Collected, header: SnapshotHead
   prefix.writeUInt32LE(headerBytes.length, SNAPSHOT_MAGIC.length);
   headerBytes.copy(prefix, SNAPSHOT_MAGIC.length + 4);
 
-  const blocks = new ChecksummedWriter(out, createPageHasher());
+  const blocks = new ChecksummedWriter(out, c.hasher);
   await blocks.write(prefix);
   const words = new Uint32Array(CHUNK_RECORDS * 4);
   const bytes = Buffer.from(words.buffer);

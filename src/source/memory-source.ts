@@ -1,6 +1,5 @@
 import type { MappingKind } from './mapping-kind.js';
 import type { PhysicalPages } from '../physical/physical-pages.js';
-import type { PageIndex } from '../index/page-index.js';
 
 /** One process (or one core, one VM image) whose memory is read page by page. */
 export interface ProcessInfo {
@@ -60,19 +59,36 @@ export const PAGE_EXCLUSIVE = 2;
 /** The kernel gave no physical information (a core, or PFNs hidden from a non-root reader). */
 export const PAGE_NO_PHYS = 4;
 
+/**
+ * Where a source's pages go: the index writer (src/index/index-writer.ts), through which every
+ * reader writes. A reader hands it batches of pages (contents or hashes), or, when it makes
+ * index records itself (the native live reader), writes them into `records`.
+ */
 export interface PageSink {
   /** Called synchronously with each batch of present pages of `region`. */
   pages(region: SourceRegion, batch: PageBatch): void;
-  /** Where a source that can write index records itself (the native live reader) puts them. */
-  readonly direct?: DirectIndexTarget;
+  /** The index open to a reader that writes records itself; absent where there is none. */
+  readonly records?: RecordTarget;
+}
+
+/** The index's four arrays as a reader that writes records sees them (src/index/page-index.ts). */
+export interface RecordArrays {
+  hashHi: Uint32Array;
+  hashLo: Uint32Array;
+  pfnLo: Uint32Array;
+  meta: Uint32Array;
+  length: number;
+  readonly capacity: number;
+  /** Makes room for `extra` more records: the arrays may be replaced. */
+  reserve(extra: number): void;
 }
 
 /**
- * The page index, open to a source that writes records straight into it: no batch, no copy,
- * no per-page JavaScript. The source appends records and then calls `finish`.
+ * The index, open to a reader that writes records straight into it: no batch, no copy, no
+ * per-page JavaScript. The reader appends records and then calls `finish`.
  */
-export interface DirectIndexTarget {
-  readonly index: PageIndex;
+export interface RecordTarget {
+  readonly index: RecordArrays;
   /** The meta word of an anonymous and of a page-cache page of the region, without per-page bits. */
   regionMeta(region: SourceRegion): { anon: number; file: number };
   /** The physical domain of the current source, null when it has no physical information. */

@@ -1,4 +1,4 @@
-import type { DirectIndexTarget, PageBatch, PageSink, SourceRegion } from '../source/memory-source.js';
+import type { PageBatch, PageSink, RecordTarget, SourceRegion } from '../source/memory-source.js';
 import { PAGE_ANON, PAGE_EXCLUSIVE, PAGE_NO_PHYS } from '../source/memory-source.js';
 import { KIND_INDEX, pageKind } from '../source/mapping-kind.js';
 import type { PageHasher } from '../hash/page-hasher.js';
@@ -16,13 +16,14 @@ import {
 } from './page-index.js';
 
 /**
- * The sink of the scan: hashes each batch in one call and appends one record per page to the
- * index. Per page it does arithmetic only; the kernel is asked about a frame only for a
+ * The one writer of the index, through which every reader writes: a batch of pages is hashed in
+ * one call and appended as one record per page; a reader that makes records itself (the native
+ * live reader) writes them through `records` and calls `finish`. Per page it does arithmetic only; the kernel is asked about a frame only for a
  * zero-content page mapped more than once (is it the kernel's zero page?), and the answer is
  * remembered.
  */
-export class IndexingSink implements PageSink, DirectIndexTarget {
-  readonly direct: DirectIndexTarget = this;
+export class IndexWriter implements PageSink, RecordTarget {
+  readonly records: RecordTarget = this;
   domain: number | null = null;
   private processIndex = 0;
   private domainBase = 0;

@@ -10,120 +10,12 @@ import {
   metaPfn,
   metaProcess,
 } from '../index/page-index.js';
-import { MAPPING_KINDS } from '../source/mapping-kind.js';
 import type { PhysicalPages } from '../physical/physical-pages.js';
-import { nativeAddon } from '../native/native-addon.js';
-import { MAX_DOMAINS, PhysicalDomains } from '../physical/physical-domains.js';
-import { addNativeCounters, nativeCounterLength } from './native-model.js';
+import { SCOPES, emptyResult, f64, type ContentResult, type ModelOptions, type ModelResult, type ScopeResult } from './model-result.js';
 
-/** sizeof(struct ksm_rmap_item) on 64-bit kernels: KSM's cost for every page it tracks. */
-export const RMAP_ITEM_BYTES = 64;
-
-export type ScopeName = 'enable-all' | 'mergeable-now';
-
-/** "If KSM were enabled for these processes" and "what KSM merges today". */
-export const SCOPES: ReadonlyArray<{ name: ScopeName; vmaFlag: number }> = [
-  { name: 'enable-all', vmaFlag: META_COMPATIBLE },
-  { name: 'mergeable-now', vmaFlag: META_MERGEABLE_NOW },
-];
-
-export interface ModelOptions {
-  processCount: number;
-  useZeroPages: boolean;
-  maxPageSharing: number;
-  zeroHash: { hi: number; lo: number };
-  /** The kernel's view of physical frames (live and root only): mapcounts and KSM pages. */
-  physical: PhysicalPages | null;
-}
-
-export interface ScopeResult {
-  scope: ScopeName;
-  /** Physical frames freed, compared with now. */
-  ramFreedPages: number;
-  pagesShared: number;
-  pagesSharing: number;
-  ksmZeroPages: number;
-  pagesUnshared: number;
-  rmapItems: number;
-  perProcess: { mergingPages: Float64Array; zeroPages: Float64Array; rmapItems: Float64Array; ramFreedPages: Float64Array };
-  /** RAM freed, by mapping kind of the freed frame. */
-  ramFreedByKind: Float64Array;
-}
-
-export interface ContentResult {
-  /** Pages whose content is identical to another resident page's, ignoring eligibility and physical sharing. */
-  naiveDuplicatePages: number;
-  byKind: { resident: Float64Array; zero: Float64Array; zeroPageMapped: Float64Array; dupWithin: Float64Array; dupAcross: Float64Array };
-  byProcess: { resident: Float64Array; anon: Float64Array; zero: Float64Array; dupWithin: Float64Array; dupAcross: Float64Array };
-  distinctContents: number;
-}
-
-export interface ModelResult {
-  content: ContentResult;
-  scopes: ScopeResult[];
-}
-
-/**
- * The KSM model over an index sorted by (hash, PFN). One pass over the runs of identical
- * content; for each, what KSM would do with the mappings it may merge: see docs/estimate.md.
- * The native pass (native/ksm_model.c) does the same arithmetic where the addon is built, and
- * asks the kernel's files itself; it leaves to ContentGroups the contents whose answer needs
- * physical information from anywhere else (a snapshot's recorded answers).
- */
-export function runKsmModel(index: PageIndex, opts: ModelOptions): ModelResult {
-  const native = nativeAddon();
-  if (native === null) return runKsmModelInJs(index, opts);
-  const result = emptyResult(opts.processCount);
-  const kinds = MAPPING_KINDS.length;
-  const procs = Math.max(1, opts.processCount);
-  const counters = new Float64Array(nativeCounterLength(kinds, procs));
-  const deferred = new Uint32Array(2 * 4096);
-  // Which domains' questions the native pass answers itself; the others come back deferred.
-  const domainFiles = opts.physical instanceof PhysicalDomains ? opts.physical.domainFiles() : new Int32Array(2 * MAX_DOMAINS).fill(-1);
-  const groups = new ContentGroups(index, opts, result.content, result.scopes);
-  // The native pass takes 32 bits; no content has 2^32 mappings, so a larger limit is the same.
-  const maxPageSharing = Math.min(opts.maxPageSharing, 0xffff_ffff);
-  const n = index.length;
-  for (let from = 0; from < n; ) {
-    const [next, pairs] = native.modelPass({
-      index, from, n, kinds, processes: procs, zeroHash: opts.zeroHash, useZeroPages: opts.useZeroPages, maxPageSharing,
-      physical: opts.physical !== null, counters, deferred, domainFiles,
-    });
-    for (let i = 0; i < pairs; i++) {
-      const a = deferred[2 * i] as number;
-      const b = deferred[2 * i + 1] as number;
-      const h1 = index.hashHi[a] as number;
-      const h2 = index.hashLo[a] as number;
-      groups.add(a, b, h1 === opts.zeroHash.hi && h2 === opts.zeroHash.lo);
-    }
-    from = next;
-  }
-  addNativeCounters(counters, kinds, procs, result.content, result.scopes);
-  result.content.naiveDuplicatePages += groups.naiveDuplicates;
-  return result;
-}
-
-function emptyResult(procs: number): ModelResult {
-  const kinds = MAPPING_KINDS.length;
-  const content: ContentResult = {
-    naiveDuplicatePages: 0,
-    distinctContents: 0,
-    byKind: { resident: f64(kinds), zero: f64(kinds), zeroPageMapped: f64(kinds), dupWithin: f64(kinds), dupAcross: f64(kinds) },
-    byProcess: { resident: f64(procs), anon: f64(procs), zero: f64(procs), dupWithin: f64(procs), dupAcross: f64(procs) },
-  };
-  const scopes: ScopeResult[] = SCOPES.map(({ name }) => ({
-    scope: name,
-    ramFreedPages: 0,
-    pagesShared: 0,
-    pagesSharing: 0,
-    ksmZeroPages: 0,
-    pagesUnshared: 0,
-    rmapItems: 0,
-    perProcess: { mergingPages: f64(procs), zeroPages: f64(procs), rmapItems: f64(procs), ramFreedPages: f64(procs) },
-    ramFreedByKind: f64(kinds),
-  }));
-  return { content, scopes };
-}
+// The KSM model in JavaScript: the reference every other model is held equal to
+// (test/ksm-model.test.ts), and the model where the native addon is not built. What it computes
+// and why: docs/estimate.md.
 
 /**
  * The model in JavaScript: the reference for the native pass, and the path where the addon
@@ -192,7 +84,7 @@ export function runKsmModelInJs(index: PageIndex, opts: ModelOptions): ModelResu
 }
 
 /** The contents seen more than once (and zero-filled pages, seen once or more). */
-class ContentGroups {
+export class ContentGroups {
   naiveDuplicates = 0;
   private readonly seen: Int32Array;
   private readonly touched: Int32Array;
@@ -434,8 +326,4 @@ class FrameRuns {
     this.state = grow(this.state, new Uint8Array(size));
     this.pinnedCache = grow(this.pinnedCache, new Int8Array(size));
   }
-}
-
-function f64(n: number): Float64Array {
-  return new Float64Array(Math.max(1, n));
 }

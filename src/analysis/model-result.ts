@@ -1,0 +1,80 @@
+import type { PhysicalPages } from '../physical/physical-pages.js';
+import { META_COMPATIBLE, META_MERGEABLE_NOW } from '../index/page-index.js';
+import { MAPPING_KINDS } from '../source/mapping-kind.js';
+
+// What the KSM model answers: the result types both models (src/analysis/js-model.ts and the
+// native pass driven by src/analysis/native-model.ts) count into, and their empty start.
+
+/** sizeof(struct ksm_rmap_item) on 64-bit kernels: KSM's cost for every page it tracks. */
+export const RMAP_ITEM_BYTES = 64;
+
+export type ScopeName = 'enable-all' | 'mergeable-now';
+
+/** "If KSM were enabled for these processes" and "what KSM merges today". */
+export const SCOPES: ReadonlyArray<{ name: ScopeName; vmaFlag: number }> = [
+  { name: 'enable-all', vmaFlag: META_COMPATIBLE },
+  { name: 'mergeable-now', vmaFlag: META_MERGEABLE_NOW },
+];
+
+export interface ModelOptions {
+  processCount: number;
+  useZeroPages: boolean;
+  maxPageSharing: number;
+  zeroHash: { hi: number; lo: number };
+  /** The kernel's view of physical frames (live and root only): mapcounts and KSM pages. */
+  physical: PhysicalPages | null;
+}
+
+export interface ScopeResult {
+  scope: ScopeName;
+  /** Physical frames freed, compared with now. */
+  ramFreedPages: number;
+  pagesShared: number;
+  pagesSharing: number;
+  ksmZeroPages: number;
+  pagesUnshared: number;
+  rmapItems: number;
+  perProcess: { mergingPages: Float64Array; zeroPages: Float64Array; rmapItems: Float64Array; ramFreedPages: Float64Array };
+  /** RAM freed, by mapping kind of the freed frame. */
+  ramFreedByKind: Float64Array;
+}
+
+export interface ContentResult {
+  /** Pages whose content is identical to another resident page's, ignoring eligibility and physical sharing. */
+  naiveDuplicatePages: number;
+  byKind: { resident: Float64Array; zero: Float64Array; zeroPageMapped: Float64Array; dupWithin: Float64Array; dupAcross: Float64Array };
+  byProcess: { resident: Float64Array; anon: Float64Array; zero: Float64Array; dupWithin: Float64Array; dupAcross: Float64Array };
+  distinctContents: number;
+}
+
+export interface ModelResult {
+  content: ContentResult;
+  scopes: ScopeResult[];
+}
+
+/** A result with every counter at zero, for a model pass to count into. */
+export function emptyResult(procs: number): ModelResult {
+  const kinds = MAPPING_KINDS.length;
+  const content: ContentResult = {
+    naiveDuplicatePages: 0,
+    distinctContents: 0,
+    byKind: { resident: f64(kinds), zero: f64(kinds), zeroPageMapped: f64(kinds), dupWithin: f64(kinds), dupAcross: f64(kinds) },
+    byProcess: { resident: f64(procs), anon: f64(procs), zero: f64(procs), dupWithin: f64(procs), dupAcross: f64(procs) },
+  };
+  const scopes: ScopeResult[] = SCOPES.map(({ name }) => ({
+    scope: name,
+    ramFreedPages: 0,
+    pagesShared: 0,
+    pagesSharing: 0,
+    ksmZeroPages: 0,
+    pagesUnshared: 0,
+    rmapItems: 0,
+    perProcess: { mergingPages: f64(procs), zeroPages: f64(procs), rmapItems: f64(procs), ramFreedPages: f64(procs) },
+    ramFreedByKind: f64(kinds),
+  }));
+  return { content, scopes };
+}
+
+export function f64(n: number): Float64Array {
+  return new Float64Array(Math.max(1, n));
+}
