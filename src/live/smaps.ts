@@ -1,5 +1,6 @@
 import type { SourceRegion } from '../source/memory-source.js';
 import { classifyRegion } from '../source/mapping-kind.js';
+import type { SmapsTable } from '../native/native-addon.js';
 
 /** VmFlags as bits (native/shared_constants.h has the same). */
 export const KSM_INCOMPATIBLE = 1; // sh ms pf io de ht mm dp: mm/ksm.c ksm_compatible() refuses the VMA
@@ -39,18 +40,6 @@ function permsOf(code: number): string {
     permsByCode.set(code, perms);
   }
   return perms;
-}
-
-/**
- * The VMAs of one smaps as the native reader parses them (native/smaps_table.c): per VMA
- * numbers[5i ..] = start, end, offset, inode, Rss in kB (-1: no Rss line); vmFlags[i] the
- * VmFlags bits (-1: no VmFlags line); perms[i] the four permission characters; paths[i].
- */
-export interface SmapsTable {
-  numbers: Float64Array;
-  vmFlags: Int32Array;
-  perms: Uint32Array;
-  paths: string[];
 }
 
 /** A table's numbers per VMA. */

@@ -1,5 +1,16 @@
 import { createRequire } from 'node:module';
-import type { SmapsTable } from '../live/smaps.js';
+
+/**
+ * The VMAs of one smaps as the native reader parses them (native/smaps_table.c): per VMA
+ * numbers[5i ..] = start, end, offset, inode, Rss in kB (-1: no Rss line); vmFlags[i] the
+ * VmFlags bits (-1: no VmFlags line); perms[i] the four permission characters; paths[i].
+ */
+export interface SmapsTable {
+  numbers: Float64Array;
+  vmFlags: Int32Array;
+  perms: Uint32Array;
+  paths: string[];
+}
 
 /**
  * The version of the addon's interface (SAMEPAGE_NATIVE_ABI in native/shared_constants.h): an

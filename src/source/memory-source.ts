@@ -1,5 +1,5 @@
 import type { MappingKind } from './mapping-kind.js';
-import type { PhysicalPages } from '../physical/physical-pages.js';
+import type { PhysicalPages } from './physical-pages.js';
 
 /** One process (or one core, one VM image) whose memory is read page by page. */
 export interface ProcessInfo {
