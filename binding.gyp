@@ -4,6 +4,7 @@
       "target_name": "samepage_native",
       "sources": [
         "native/addon.c",
+        "native/content_sharing.c",
         "native/pool.c",
         "native/tile_reader.c",
         "native/region_files.c",

@@ -62,6 +62,7 @@ static const struct {
     {"SMAPS_MERGEABLE", SMAPS_MERGEABLE},
     {"SMAPS_NUMBERS_PER_VMA", SMAPS_NUMBERS_PER_VMA},
     {"SMAPS_MAX_ADDRESS", SMAPS_MAX_ADDRESS},
+    {"SHARING_OR_MORE", SHARING_OR_MORE},
 };
 
 /* The constants as a frozen object of numbers, or NULL. */
@@ -94,6 +95,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"modelPass", NULL, ksm_model_pass, NULL, NULL, NULL, napi_default, NULL},
       {"readRegions", NULL, read_regions, NULL, NULL, NULL, napi_default, NULL},
       {"parseSmapsTable", NULL, parse_smaps_table, NULL, NULL, NULL, napi_default, NULL},
+      {"measureSharing", NULL, measure_sharing, NULL, NULL, NULL, napi_default, NULL},
       {"abi", NULL, NULL, NULL, NULL, abi, napi_enumerable, NULL},
       {"constants", NULL, NULL, NULL, NULL, shared, napi_enumerable, NULL},
   };

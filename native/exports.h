@@ -12,5 +12,6 @@ napi_value sort_index(napi_env env, napi_callback_info info);        /* sortInde
 napi_value ksm_model_pass(napi_env env, napi_callback_info info);    /* modelPass: native/ksm_model.c */
 napi_value read_regions(napi_env env, napi_callback_info info);      /* readRegions: native/region_files.c */
 napi_value parse_smaps_table(napi_env env, napi_callback_info info); /* parseSmapsTable: native/smaps_table.c */
+napi_value measure_sharing(napi_env env, napi_callback_info info);   /* measureSharing: native/content_sharing.c */
 
 #endif

@@ -11,7 +11,7 @@
  * when a function's arguments or results change, so that an addon built from older sources is
  * refused (and the JavaScript path used) instead of called wrongly.
  */
-#define SAMEPAGE_NATIVE_ABI 3
+#define SAMEPAGE_NATIVE_ABI 4
 
 /*
  * The index's meta word (src/index/page-index.ts): bits 0-15 the process, 16-19 the mapping
@@ -81,5 +81,10 @@
 #define SMAPS_NUMBERS_PER_VMA 5
 /* Largest address a JavaScript number holds exactly: VMAs above it are skipped (MAX_ADDRESS). */
 #define SMAPS_MAX_ADDRESS 9007199254740991.0
+
+/* The sharing histogram's last bucket: contents in this many mappings or more; buckets for 2.. of
+ * them (src/analysis/content-sharing.ts SHARING_OR_MORE). */
+#define SHARING_OR_MORE 256
+#define SHARING_BUCKETS (SHARING_OR_MORE - 1)
 
 #endif

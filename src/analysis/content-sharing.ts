@@ -61,11 +61,16 @@ export function measureSharing(index: PageIndex, zeroHash: { hi: number; lo: num
     a = b;
   }
 
+  const overlapProcesses = overlapProcessesOf(sharedPages, processCount, limit);
+  return { contents, mappings, zeroFilledMappings, overlapProcesses, overlap: overlapMatrix(index, zeroHash, processCount, overlapProcesses) };
+}
+
+/** The matrix's processes: those with the most pages of shared content, at most `limit`. */
+export function overlapProcessesOf(sharedPages: Float64Array, processCount: number, limit: number): number[] {
   const chosen: number[] = [];
   for (let p = 0; p < processCount; p++) if ((sharedPages[p] as number) > 0) chosen.push(p);
   chosen.sort((x, y) => (sharedPages[y] as number) - (sharedPages[x] as number) || x - y);
-  const overlapProcesses = chosen.slice(0, limit);
-  return { contents, mappings, zeroFilledMappings, overlapProcesses, overlap: overlapMatrix(index, zeroHash, processCount, overlapProcesses) };
+  return chosen.slice(0, limit);
 }
 
 function runEnd(index: PageIndex, a: number): number {

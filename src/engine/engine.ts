@@ -1,6 +1,7 @@
 import type { PageHasher } from '../hash/page-hasher.js';
 import type { PageIndex } from '../index/page-index.js';
 import type { ModelOptions, ModelResult } from '../analysis/model-result.js';
+import type { ContentSharing } from '../analysis/content-sharing.js';
 import type { LiveRegionReader } from '../live/live-process.js';
 import type { SourceRegion } from '../source/memory-source.js';
 
@@ -22,4 +23,6 @@ export interface Engine {
   sortIndex(index: PageIndex): void;
   /** The KSM model over the sorted index: src/analysis/js-model.ts, the reference. */
   runModel(index: PageIndex, opts: ModelOptions): ModelResult;
+  /** How widely contents are shared (histogram, overlap): src/analysis/content-sharing.ts, the reference. */
+  measureSharing(index: PageIndex, zeroHash: { hi: number; lo: number }, processCount: number): ContentSharing;
 }

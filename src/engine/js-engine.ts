@@ -1,6 +1,7 @@
 import { createXxhashAddonHasher } from '../hash/page-hasher.js';
 import { sortIndexInJs } from '../index/radix-sort.js';
 import { runKsmModelInJs } from '../analysis/js-model.js';
+import { measureSharing } from '../analysis/content-sharing.js';
 import { jsLiveRegionReader } from '../live/js-region-reader.js';
 import { readRegionsAhead } from '../live/regions-ahead.js';
 import type { Engine } from './engine.js';
@@ -16,6 +17,7 @@ export function javascriptEngine(): Engine {
     readRegionsAhead: (pids, pageSize, threads) => readRegionsAhead(pids, pageSize, null, threads),
     sortIndex: sortIndexInJs,
     runModel: runKsmModelInJs,
+    measureSharing: (index, zeroHash, processCount) => measureSharing(index, zeroHash, processCount),
   };
   return engine;
 }

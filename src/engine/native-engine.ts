@@ -1,5 +1,6 @@
 import type { NativeAddon } from '../native/native-addon.js';
 import { runKsmModelNative } from '../analysis/native-model.js';
+import { measureSharingNative } from '../analysis/native-sharing.js';
 import { nativeLiveRegionReader } from '../live/native-region-reader.js';
 import { readRegionsAhead } from '../live/regions-ahead.js';
 import type { Engine } from './engine.js';
@@ -13,5 +14,6 @@ export function nativeEngine(native: NativeAddon): Engine {
     readRegionsAhead: (pids, pageSize, threads) => readRegionsAhead(pids, pageSize, native, threads),
     sortIndex: (index) => native.sortIndex(index.hashHi, index.hashLo, index.pfnLo, index.meta, index.length),
     runModel: (index, opts) => runKsmModelNative(native, index, opts),
+    measureSharing: (index, zeroHash, processCount) => measureSharingNative(native, index, zeroHash, processCount),
   };
 }

@@ -16,7 +16,7 @@ export interface SmapsTable {
  * The version of the addon's interface (SAMEPAGE_NATIVE_ABI in native/shared_constants.h): an
  * addon built from other sources (a pull without `npm ci`) is not used.
  */
-export const NATIVE_ABI = 3;
+export const NATIVE_ABI = 4;
 
 /** The index's four arrays, as PageIndex has them: the records the addon reads and writes. */
 export interface NativeIndexArrays {
@@ -89,6 +89,20 @@ export interface ModelPassOptions {
   domainFiles: Int32Array;
 }
 
+/** What measureSharing takes (pass 1 needs the first three arrays, pass 2 the last two). */
+export interface MeasureSharingOptions {
+  index: { hashHi: Uint32Array; hashLo: Uint32Array; meta: Uint32Array };
+  n: number;
+  processes: number;
+  zeroHash: { hi: number; lo: number };
+  pass: 1 | 2;
+  contents?: Float64Array;
+  mappings?: Float64Array;
+  sharedPages?: Float64Array;
+  slot?: Int32Array;
+  overlap?: Float64Array;
+}
+
 /** The optional native hot path (native/: one file per function), built by `npm ci` with node-gyp. */
 export interface NativeAddon {
   readonly abi: number;
@@ -123,6 +137,13 @@ export interface NativeAddon {
   readRegions(paths: string[], threads: number): Array<SmapsTable | number>;
   /** The table of a smaps text already read: the native parser on its own (tests). */
   parseSmapsTable(text: string): SmapsTable;
+  /**
+   * One pass of src/analysis/content-sharing.ts over the sorted records [0, n): pass 1 adds to
+   * `contents`/`mappings` (SHARING_OR_MORE - 1 buckets) and `sharedPages` (per process) and
+   * returns the zero-filled mappings; pass 2 adds to `overlap` (slots x slots) for the processes
+   * whose `slot` is not -1, and returns 0.
+   */
+  measureSharing(options: MeasureSharingOptions): number;
 }
 
 let loaded: NativeAddon | null | undefined;

@@ -9,7 +9,7 @@ import { PageIndex, MAX_PROCESSES } from '../index/page-index.js';
 import { IndexWriter } from '../index/index-writer.js';
 import type { ModelResult } from '../analysis/model-result.js';
 import { chooseEngine, type Engine } from '../engine/choose-engine.js';
-import { measureSharing, type ContentSharing } from '../analysis/content-sharing.js';
+import type { ContentSharing } from '../analysis/content-sharing.js';
 import type { KsmSettings } from '../analysis/ksm-settings.js';
 import { PhysicalDomains } from '../physical/physical-domains.js';
 import { EXIT_NO_PERMISSION, SourceError, UserError } from '../util/errors.js';
@@ -236,7 +236,7 @@ export function analyse(c: Collected, settings: KsmSettings): ScanResult {
     zeroHash: c.zeroHash,
     physical: c.domains.size > 0 ? c.domains : null,
   });
-  const sharing = measureSharing(c.index, c.zeroHash, c.sources.length);
+  const sharing = c.engine.measureSharing(c.index, c.zeroHash, c.sources.length);
   return {
     sources: c.sources,
     skipped: c.skipped,
