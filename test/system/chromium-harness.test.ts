@@ -10,8 +10,8 @@ import {
   hasChromium,
   launchChromium,
   readCmdline,
-} from './support/chromium.js';
-import type { ChromiumSession } from './support/chromium.js';
+} from '../support/chromium.js';
+import type { ChromiumSession } from '../support/chromium.js';
 
 const TABS = 4;
 const available = hasChromium();

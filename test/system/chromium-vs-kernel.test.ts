@@ -2,9 +2,9 @@
 // each in its own renderer, every process made mergeable with PR_SET_MEMORY_MERGE. The browser
 // is frozen (SIGSTOP) while samepage scans and KSM merges, so both see the same memory.
 import { afterAll, describe, expect, it } from 'vitest';
-import { hasChromium, launchChromium, type ChromiumSession } from './support/chromium.js';
-import { withKsm } from './support/ksm.js';
-import { pidArgs, scanJson } from './support/samepage.js';
+import { hasChromium, launchChromium, type ChromiumSession } from '../support/chromium.js';
+import { withKsm } from '../support/ksm.js';
+import { pidArgs, scanJson } from '../support/samepage.js';
 
 const TABS = 4;
 let session: ChromiumSession | null = null;

@@ -1,21 +1,22 @@
-// Bad input: a clear one-line message and a non-zero exit, never a stack trace.
+// Errors of the live scan: no permission to read memory (a root-owned process read by nobody),
+// not root (hidden frame numbers), a process that exits mid-scan. A clear one-line message and
+// the right exit status, never a stack trace. Usage errors: test/unit/cli-errors.test.ts.
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runSamepage } from './support/samepage.js';
-import { startPagefill, stopAllFixtures } from './support/fixtures.js';
-import { LiveSource } from '../src/live/live-source.js';
-import { readProcessInfo } from '../src/live/process-info.js';
-import { runScan } from '../src/scan/scan.js';
-import type { SourceOpener } from '../src/source/source-opener.js';
-import { DEFAULT_KSM_SETTINGS } from '../src/analysis/ksm-settings.js';
-import { systemPageSize } from '../src/util/system.js';
-import type { PageSink } from '../src/source/memory-source.js';
+import { startPagefill, stopAllFixtures } from '../support/fixtures.js';
+import { LiveSource } from '../../src/live/live-source.js';
+import { readProcessInfo } from '../../src/live/process-info.js';
+import { runScan } from '../../src/scan/scan.js';
+import type { SourceOpener } from '../../src/source/source-opener.js';
+import { DEFAULT_KSM_SETTINGS } from '../../src/analysis/ksm-settings.js';
+import { systemPageSize } from '../../src/util/system.js';
+import type { PageSink } from '../../src/source/memory-source.js';
 
 afterAll(stopAllFixtures);
 
-const BIN = fileURLToPath(new URL('../bin/samepage.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../../bin/samepage.js', import.meta.url));
 
 function expectOneCleanLine(stderr: string): void {
   expect(stderr).toMatch(/^samepage: /);
@@ -32,21 +33,7 @@ function runAsNobody(args: string[]): Promise<{ code: number; stdout: string; st
   });
 }
 
-describe('bad input', () => {
-  it("a pid past the kernel's pid_max", async () => {
-    const run = await runSamepage(['scan', '--pid', '999999999']);
-    expect(run.code).toBe(2);
-    expect(run.stderr).toMatch(/^samepage: --pid takes a whole number from 1 to \d+ \(this kernel's pid_max is \d+\), not '999999999'\n/);
-  });
-
-  it('unknown and conflicting flags', async () => {
-    for (const args of [['scan', '--bogus'], ['scan', '--all', '--pid', '1'], ['scan', '--use-zero-pages', '7', '--pid', '1'], ['scan', '--pid', 'abc'], ['scan']]) {
-      const run = await runSamepage(args);
-      expect(run.code, args.join(' ')).toBe(2);
-      expectOneCleanLine(run.stderr);
-    }
-  });
-
+describe('without rights', () => {
   it('no permission to read memory: says why and what to do, exit 3', async () => {
     // A root-owned process, read by nobody.
     const fixture = await startPagefill(['anon:4:seq=1']);

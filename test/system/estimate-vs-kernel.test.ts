@@ -2,10 +2,10 @@
 // known content. samepage scans first (KSM off, nothing merged), then KSM merges, and the
 // numbers must agree within 0.5%.
 import { afterAll, describe, expect, it } from 'vitest';
-import { startPagefill, stopAllFixtures, type Fixture } from './support/fixtures.js';
-import { otherMergeablePids, withKsm, type KsmResult } from './support/ksm.js';
-import { pidArgs, scanJson } from './support/samepage.js';
-import type { Estimate, Report } from '../src/report/report.js';
+import { startPagefill, stopAllFixtures, type Fixture } from '../support/fixtures.js';
+import { otherMergeablePids, withKsm, type KsmResult } from '../support/ksm.js';
+import { pidArgs, scanJson } from '../support/samepage.js';
+import type { Estimate, Report } from '../../src/report/report.js';
 
 const PAGE_KB = 4; // only for converting Pss (kB) to pages below; the report carries its own page size
 

@@ -8,11 +8,11 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import puppeteer, { type Browser } from 'puppeteer-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startPagefill, stopAllFixtures } from './support/fixtures.js';
-import { CHROMIUM_PATH, hasChromium } from './support/chromium.js';
-import { pidArgs, runSamepage } from './support/samepage.js';
-import { formatBytes, formatCount } from '../src/reporters/format.js';
-import type { Report } from '../src/report/report.js';
+import { startPagefill, stopAllFixtures } from '../support/fixtures.js';
+import { CHROMIUM_PATH, hasChromium } from '../support/chromium.js';
+import { pidArgs, runSamepage } from '../support/samepage.js';
+import { formatBytes, formatCount } from '../../src/reporters/format.js';
+import type { Report } from '../../src/report/report.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'samepage-html-'));
 let browser: Browser | null = null;

@@ -7,11 +7,11 @@
 // there are none (r.otherMergeablePids); the per-process checks hold either way.
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Fixture } from './support/fixtures.js';
-import { startPagefill, stopAllFixtures } from './support/fixtures.js';
-import type { KsmOptions, KsmResult, KsmSettings } from './support/ksm.js';
-import { holdKsmLock, KSM_LOCK_FILE, readGlobal, readKsmSettings, withKsm } from './support/ksm.js';
-import { zeroPageProbe } from './support/zero-page.js';
+import type { Fixture } from '../support/fixtures.js';
+import { startPagefill, stopAllFixtures } from '../support/fixtures.js';
+import type { KsmOptions, KsmResult, KsmSettings } from '../support/ksm.js';
+import { holdKsmLock, KSM_LOCK_FILE, readGlobal, readKsmSettings, withKsm } from '../support/ksm.js';
+import { zeroPageProbe } from '../support/zero-page.js';
 
 /** Starts one pagefill per ops list inside a KSM session, merges, logs, stops them. */
 async function merge(label: string, opts: KsmOptions, opsList: string[][]): Promise<{ r: KsmResult; fx: Fixture[] }> {

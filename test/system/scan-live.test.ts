@@ -2,11 +2,11 @@
 // rendered table (the object first, the text second).
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startPagefill, stopAllFixtures } from './support/fixtures.js';
-import { pidArgs, runSamepage, scanJson } from './support/samepage.js';
-import { zeroPageProbe } from './support/zero-page.js';
-import { renderTable } from '../src/reporters/table.js';
-import { systemPageSize } from '../src/util/system.js';
+import { startPagefill, stopAllFixtures } from '../support/fixtures.js';
+import { pidArgs, runSamepage, scanJson } from '../support/samepage.js';
+import { zeroPageProbe } from '../support/zero-page.js';
+import { renderTable } from '../../src/reporters/table.js';
+import { systemPageSize } from '../../src/util/system.js';
 
 afterAll(stopAllFixtures);
 

@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runSamepage } from './support/samepage.js';
+import { runSamepage } from '../support/samepage.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'samepage-usage-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const samples = ['service-a.core.zst', 'service-b.core.zst'].map((f) => fileURLToPath(new URL(`../samples/${f}`, import.meta.url)));
+const samples = ['service-a.core.zst', 'service-b.core.zst'].map((f) => fileURLToPath(new URL(`../../samples/${f}`, import.meta.url)));
 
 describe('usage', () => {
   it('--help, -h, help and help COMMAND print the commands and options, exit 0', async () => {

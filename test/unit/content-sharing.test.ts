@@ -1,8 +1,10 @@
 // The histogram of contents by mappings and the process x process overlap, on an index of known content.
 import { describe, expect, it } from 'vitest';
-import { PageIndex, packMeta } from '../src/index/page-index.js';
-import { sortIndexInJs } from '../src/index/radix-sort.js';
-import { measureSharing } from '../src/analysis/content-sharing.js';
+import { PageIndex, packMeta } from '../../src/index/page-index.js';
+import { sortIndexInJs } from '../../src/index/radix-sort.js';
+import { measureSharing } from '../../src/analysis/content-sharing.js';
+import { ENGINES } from '../support/engines.js';
+import { seededUint32 } from '../support/rng.js';
 
 const ZERO = { hi: 0, lo: 0 };
 
@@ -64,5 +66,30 @@ describe('measureSharing', () => {
     expect(s.overlapProcesses).toEqual(Array.from({ length: 20 }, (_, i) => 29 - i));
     expect(s.overlap).toHaveLength(400);
     expect(s.overlap[1]).toBe(1); // content 7, held by every process
+  });
+});
+
+describe.each(ENGINES)("the %s engine's sharing pass", (_name, engine) => {
+  it('equals the JavaScript reference on random indexes (many processes, runs of every length, zero-filled content)', () => {
+    for (const seed of [1, 2, 3]) {
+      const next = seededUint32(seed);
+      const processes = seed === 3 ? 1 : 40;
+      const pages: Array<[number, number]> = [];
+      for (let i = 0; i < 20_000; i++) {
+        // Mostly few contents (long runs, past 256 mappings), some unique, some zero-filled.
+        const r = next() % 10;
+        const content = r === 0 ? 0 : r < 6 ? 1 + (next() % 50) : 1000 + i;
+        pages.push([content, next() % processes]);
+      }
+      const index = indexOf(pages);
+      const reference = measureSharing(index, ZERO, processes);
+      expect(reference.overlapProcesses.length).toBeGreaterThan(0);
+      expect(engine.measureSharing(index, ZERO, processes)).toEqual(reference);
+    }
+  });
+
+  it('equals the reference on an empty index', () => {
+    const index = new PageIndex(16);
+    expect(engine.measureSharing(index, ZERO, 0)).toEqual(measureSharing(index, ZERO, 0));
   });
 });

@@ -1,17 +1,17 @@
 // Each output format, on a report object: what it holds, and that names from processes can
 // neither drive a terminal nor break a table, a CSV or a Markdown document.
 import { describe, expect, it } from 'vitest';
-import { renderTable } from '../src/reporters/table.js';
-import { renderCsv } from '../src/reporters/csv.js';
-import { renderPlain } from '../src/reporters/plain.js';
-import { renderMarkdown } from '../src/reporters/markdown.js';
-import { renderJson } from '../src/reporters/json.js';
-import { renderHtml } from '../src/reporters/html.js';
+import { renderTable } from '../../src/reporters/table.js';
+import { renderCsv } from '../../src/reporters/csv.js';
+import { renderPlain } from '../../src/reporters/plain.js';
+import { renderMarkdown } from '../../src/reporters/markdown.js';
+import { renderJson } from '../../src/reporters/json.js';
+import { renderHtml } from '../../src/reporters/html.js';
 import { createHash } from 'node:crypto';
-import { displayWidth } from '../src/reporters/text-escape.js';
-import { formatBytes, formatCount } from '../src/reporters/format.js';
-import type { Report } from '../src/report/report.js';
-import { HOSTILE, sampleReport } from './support/sample-report.js';
+import { displayWidth } from '../../src/reporters/text-escape.js';
+import { formatBytes, formatCount } from '../../src/reporters/format.js';
+import type { Report } from '../../src/report/report.js';
+import { HOSTILE, sampleReport } from '../support/sample-report.js';
 
 /** Any C0 or C1 control but the newline, or a bidi override: what must never reach a terminal. */
 const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/u;

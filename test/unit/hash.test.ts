@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createXxhashAddonHasher } from '../src/hash/page-hasher.js';
-import { ENGINES } from './support/engines.js';
-import { nativeAddon } from '../src/native/native-addon.js';
+import { createXxhashAddonHasher } from '../../src/hash/page-hasher.js';
+import { ENGINES } from '../support/engines.js';
+import { nativeAddon } from '../../src/native/native-addon.js';
 
 describe('page hashing', () => {
   it('the native addon was built by the set-up command (CI must not fall back silently)', () => {

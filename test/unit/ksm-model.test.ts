@@ -10,14 +10,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { META_ANON, META_COMPATIBLE, META_EXCLUSIVE, META_MERGEABLE_NOW, META_NO_PHYS, META_ZERO_PFN, PageIndex, packMeta } from '../src/index/page-index.js';
-import { runKsmModelInJs } from '../src/analysis/js-model.js';
-import type { ModelOptions } from '../src/analysis/model-result.js';
-import { ENGINES, REFERENCE_ENGINE } from './support/engines.js';
-import { KernelPhysicalPages, type PhysicalPages } from '../src/physical/physical-pages.js';
-import { PhysicalDomains } from '../src/physical/physical-domains.js';
-import { MAPPING_KINDS } from '../src/source/mapping-kind.js';
-import { seededUint32 } from './support/rng.js';
+import { META_ANON, META_COMPATIBLE, META_EXCLUSIVE, META_MERGEABLE_NOW, META_NO_PHYS, META_ZERO_PFN, PageIndex, packMeta } from '../../src/index/page-index.js';
+import { runKsmModelInJs } from '../../src/analysis/js-model.js';
+import type { ModelOptions } from '../../src/analysis/model-result.js';
+import { ENGINES, REFERENCE_ENGINE } from '../support/engines.js';
+import { KernelPhysicalPages, type PhysicalPages } from '../../src/physical/physical-pages.js';
+import { PhysicalDomains } from '../../src/physical/physical-domains.js';
+import { MAPPING_KINDS } from '../../src/source/mapping-kind.js';
+import { seededUint32 } from '../support/rng.js';
 
 const ZERO = { hi: 0x1234, lo: 0x5678 };
 

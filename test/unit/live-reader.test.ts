@@ -3,20 +3,20 @@
 // (pread of /proc/PID/mem, hashed in batches) must put the same records in the index, also
 // when smaps understated what is resident and the index has to grow in the middle of a region.
 import { afterAll, describe, expect, it } from 'vitest';
-import { collect } from '../src/scan/scan.js';
-import type { SourceOpener } from '../src/source/source-opener.js';
-import { LiveSource } from '../src/live/live-source.js';
-import { readProcessInfo } from '../src/live/process-info.js';
-import { KernelPhysicalPages } from '../src/physical/physical-pages.js';
-import { DEFAULT_KSM_SETTINGS } from '../src/analysis/ksm-settings.js';
-import { nativeAddon, type NativeAddon } from '../src/native/native-addon.js';
-import type { Engine } from '../src/engine/engine.js';
-import { ENGINES, REFERENCE_ENGINE } from './support/engines.js';
-import type { PageIndex } from '../src/index/page-index.js';
-import { systemPageSize } from '../src/util/system.js';
+import { collect } from '../../src/scan/scan.js';
+import type { SourceOpener } from '../../src/source/source-opener.js';
+import { LiveSource } from '../../src/live/live-source.js';
+import { readProcessInfo } from '../../src/live/process-info.js';
+import { KernelPhysicalPages } from '../../src/physical/physical-pages.js';
+import { DEFAULT_KSM_SETTINGS } from '../../src/analysis/ksm-settings.js';
+import { nativeAddon, type NativeAddon } from '../../src/native/native-addon.js';
+import type { Engine } from '../../src/engine/engine.js';
+import { ENGINES, REFERENCE_ENGINE } from '../support/engines.js';
+import type { PageIndex } from '../../src/index/page-index.js';
+import { systemPageSize } from '../../src/util/system.js';
 import { readFileSync } from 'node:fs';
-import { parseSmaps, regionsFromTable } from '../src/live/smaps.js';
-import { startPagefill, stopAllFixtures } from './support/fixtures.js';
+import { parseSmaps, regionsFromTable } from '../../src/live/smaps.js';
+import { startPagefill, stopAllFixtures } from '../support/fixtures.js';
 
 afterAll(stopAllFixtures);
 

@@ -3,7 +3,7 @@
 // and the layouts they describe (the meta word, the model's counters, a smaps table's rows)
 // must be read the same on both sides.
 import { describe, expect, it } from 'vitest';
-import { NATIVE_ABI, nativeAddon, nativeAddonProblem, type NativeAddon } from '../src/native/native-addon.js';
+import { NATIVE_ABI, nativeAddon, nativeAddonProblem, type NativeAddon } from '../../src/native/native-addon.js';
 import {
   MAX_PROCESSES,
   META_ANON,
@@ -19,15 +19,16 @@ import {
   metaPfn,
   metaProcess,
   packMeta,
-} from '../src/index/page-index.js';
-import { DOMAIN_FILES_ELSEWHERE, DOMAIN_FILES_NONE, FRAMES_PER_DOMAIN, MAX_DOMAINS, PhysicalDomains } from '../src/physical/physical-domains.js';
-import { KPF_KSM } from '../src/physical/physical-pages.js';
-import { PM_EXCLUSIVE_HI, PM_FILE_HI, PM_PFN_HI_MASK, PM_PRESENT_HI, PM_SWAPPED_HI } from '../src/live/pagemap.js';
-import * as layout from '../src/analysis/native-model.js';
-import { SCOPES } from '../src/analysis/model-result.js';
-import { runKsmModelInJs } from '../src/analysis/js-model.js';
-import { KSM_INCOMPATIBLE, MAX_ADDRESS, MERGEABLE, NUMBERS_PER_VMA, SHARED, SPECIAL } from '../src/live/smaps.js';
-import { MAPPING_KINDS } from '../src/source/mapping-kind.js';
+} from '../../src/index/page-index.js';
+import { DOMAIN_FILES_ELSEWHERE, DOMAIN_FILES_NONE, FRAMES_PER_DOMAIN, MAX_DOMAINS, PhysicalDomains } from '../../src/physical/physical-domains.js';
+import { KPF_KSM } from '../../src/physical/physical-pages.js';
+import { PM_EXCLUSIVE_HI, PM_FILE_HI, PM_PFN_HI_MASK, PM_PRESENT_HI, PM_SWAPPED_HI } from '../../src/live/pagemap.js';
+import * as layout from '../../src/analysis/native-model.js';
+import { SHARING_OR_MORE } from '../../src/analysis/content-sharing.js';
+import { SCOPES } from '../../src/analysis/model-result.js';
+import { runKsmModelInJs } from '../../src/analysis/js-model.js';
+import { KSM_INCOMPATIBLE, MAX_ADDRESS, MERGEABLE, NUMBERS_PER_VMA, SHARED, SPECIAL } from '../../src/live/smaps.js';
+import { MAPPING_KINDS } from '../../src/source/mapping-kind.js';
 
 /**
  * The TypeScript twin of each constant the addon exports. The meta word's process and kind
@@ -77,6 +78,7 @@ const TWINS: Record<string, number> = {
   SMAPS_MERGEABLE: MERGEABLE,
   SMAPS_NUMBERS_PER_VMA: NUMBERS_PER_VMA,
   SMAPS_MAX_ADDRESS: MAX_ADDRESS,
+  SHARING_OR_MORE,
 };
 
 const native = nativeAddon();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { PageIndex, packMeta, metaPfn } from '../src/index/page-index.js';
-import { ENGINES } from './support/engines.js';
-import { seededUint32 as rng } from './support/rng.js';
+import { PageIndex, packMeta, metaPfn } from '../../src/index/page-index.js';
+import { ENGINES } from '../support/engines.js';
+import { seededUint32 as rng } from '../support/rng.js';
 
 describe.each(ENGINES)("the %s engine's sort", (_name, engine) => {
   const sortIndex = (index: PageIndex): void => engine.sortIndex(index);

@@ -3,10 +3,10 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { runSamepage } from './support/samepage.js';
-import type { Report } from '../src/report/report.js';
+import { runSamepage } from '../support/samepage.js';
+import type { Report } from '../../src/report/report.js';
 
-const samples = (name: string) => fileURLToPath(new URL(`../samples/${name}`, import.meta.url));
+const samples = (name: string) => fileURLToPath(new URL(`../../samples/${name}`, import.meta.url));
 
 /** Without what depends on the machine and the moment: time, memory, kernel, KSM's run state. */
 function stable(r: Report): unknown {

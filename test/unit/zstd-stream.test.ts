@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openByteSource } from '../src/core/open-byte-source.js';
-import { seededUint32 } from './support/rng.js';
+import { openByteSource } from '../../src/core/open-byte-source.js';
+import { seededUint32 } from '../support/rng.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'samepage-zstd-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
