@@ -100,7 +100,8 @@ export function buildReport(scan: ReportScan, meta: { version: string; root: boo
   });
 
   const caveats: string[] = [];
-  const liveWithoutPfns = scan.sources.some((s) => s.origin === 'live' && !s.hasPhysicalInfo);
+  // A snapshot taken without root hid them the same way: its figures are the same upper bound.
+  const liveWithoutPfns = scan.sources.some((s) => (s.origin === 'live' || s.origin === 'snapshot') && !s.hasPhysicalInfo);
   const dumps = scan.sources.filter((s) => s.origin === 'core' || s.origin === 'vm-image');
   if (liveWithoutPfns) {
     caveats.push(

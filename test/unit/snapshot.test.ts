@@ -37,9 +37,7 @@ function comparable(r: Report): unknown {
     p.file = null;
     p.origin = 'live';
   }
-  // A live scan not run as root says that frame numbers were hidden; a snapshot's report does not
-  // repeat it (src/report/build-report.ts gives that caveat for live sources only).
-  c.caveats = (c.caveats ?? []).filter((x) => !x.startsWith('snapshot figures') && !x.startsWith('physical frame numbers were hidden'));
+  c.caveats = (c.caveats ?? []).filter((x) => !x.startsWith('snapshot figures'));
   return c;
 }
 
