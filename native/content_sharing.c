@@ -1,6 +1,6 @@
 /*
  * measureSharing: how widely contents are shared, over an index sorted by hash: the native twin
- * of src/analysis/content-sharing.ts, which stays the reference (test/content-sharing.test.ts).
+ * of src/analysis/content-sharing.ts, which stays the reference (test/unit/content-sharing.test.ts).
  * Pass 1 counts contents and mappings by the number of mappings that hold them, zero-filled
  * mappings apart, and each process's pages of shared content; pass 2 counts, for the processes
  * the caller chose, the distinct contents each pair holds. No allocation per page or content.

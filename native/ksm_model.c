@@ -1,6 +1,6 @@
 /*
  * The KSM model's pass over the sorted index, in C: the same arithmetic as runKsmModel in
- * src/analysis/ksm-model.ts, which stays the reference (test/ksm-model.test.ts compares the
+ * src/analysis/js-model.ts, which stays the reference (test/unit/ksm-model.test.ts compares the
  * two on the same indexes). A content whose answer needs the kernel's physical information (a
  * frame KSM could merge that may be mapped more than once: is it pinned elsewhere, is it
  * already a KSM page) is answered here when the frames' domains have kernel-shaped files

@@ -1,7 +1,7 @@
 /*
  * Every number the addon shares with the TypeScript side, defined once for native/. The addon
  * exports each of them in its `constants` object (native/addon.c), and
- * test/native-constants.test.ts asserts each equal to its TypeScript twin, named beside it.
+ * test/unit/native-constants.test.ts asserts each equal to its TypeScript twin, named beside it.
  */
 #ifndef SAMEPAGE_SHARED_CONSTANTS_H
 #define SAMEPAGE_SHARED_CONSTANTS_H
@@ -61,7 +61,7 @@
 #define COUNTERS_HEAD 2
 #define COUNTERS_PER_KIND 5    /* resident, zero, zero page mapped, within, across */
 #define COUNTERS_PER_PROCESS 5 /* resident, anon, zero, within, across */
-#define COUNTER_SCOPES 2       /* SCOPES of src/analysis/ksm-model.ts */
+#define COUNTER_SCOPES 2       /* SCOPES of src/analysis/model-result.ts */
 #define SCOPE_RAM_FREED 0
 #define SCOPE_PAGES_SHARED 1
 #define SCOPE_PAGES_SHARING 2

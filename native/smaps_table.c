@@ -3,7 +3,7 @@
  * inode, path), its Rss and its VmFlags, and nothing else of the twenty-odd lines the kernel
  * writes. Parsed where the file is read, on the reader's threads, so that a Chromium process's
  * megabytes of smaps never become JavaScript strings. The same reading as parseSmaps in
- * src/live/smaps.ts, line for line; test/smaps.test.ts holds the two equal.
+ * src/live/smaps.ts, line for line; test/unit/smaps.test.ts and test/system/smaps.test.ts hold the two equal.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /*
  * /proc/PID/smaps parsed into a table of VMAs (native/smaps_table.c): the same reading as
- * parseSmaps in src/live/smaps.ts, which stays the reference (test/smaps.test.ts).
+ * parseSmaps in src/live/smaps.ts, which stays the reference (test/unit/smaps.test.ts, test/system/smaps.test.ts).
  */
 #ifndef SAMEPAGE_SMAPS_TABLE_H
 #define SAMEPAGE_SMAPS_TABLE_H

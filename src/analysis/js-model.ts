@@ -14,7 +14,7 @@ import type { PhysicalPages } from '../physical/physical-pages.js';
 import { SCOPES, emptyResult, f64, type ContentResult, type ModelOptions, type ModelResult, type ScopeResult } from './model-result.js';
 
 // The KSM model in JavaScript: the reference every other model is held equal to
-// (test/ksm-model.test.ts), and the model where the native addon is not built. What it computes
+// (test/unit/ksm-model.test.ts), and the model where the native addon is not built. What it computes
 // and why: docs/estimate.md.
 
 /**

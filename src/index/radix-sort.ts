@@ -4,7 +4,7 @@ import type { PageIndex } from './page-index.js';
  * Sorts the index in place by (hash, PFN): identical contents become adjacent runs, and within
  * a run the same physical page is adjacent too. In-place MSD radix sort (American flag sort),
  * one byte per level, with insertion sort for small buckets: no extra memory per page. The
- * native engine's sort (native/sort.c) is held equal to this one (test/radix-sort.test.ts).
+ * native engine's sort (native/sort.c) is held equal to this one (test/unit/radix-sort.test.ts).
  */
 export function sortIndexInJs(index: PageIndex): void {
   const n = index.length;

@@ -108,7 +108,7 @@ export interface NativeAddon {
   readonly abi: number;
   /**
    * The numbers the addon shares with TypeScript (native/shared_constants.h), each equal to its
-   * TypeScript twin (test/native-constants.test.ts).
+   * TypeScript twin (test/unit/native-constants.test.ts).
    */
   readonly constants: Readonly<Record<string, number>>;
   /** XXH3-64 of `count` pages of `data`, into hi[out + i] / lo[out + i]. */
