@@ -118,7 +118,7 @@ export interface NativeAddon {
    * and read+hash, from region page `first` until the region ends or `capacity` records are
    * written. Returns [next page, records written, swapped pages, errno, records that may map
    * the kernel's zero page: zero-filled content (zeroHash), anonymous, not exclusive; only when
-   * there are any must the caller look at the records (DirectIndexTarget.finish)].
+   * there are any must the caller look at the records (RecordTarget.finish)].
    */
   scanRange(options: ScanRangeOptions): [number, number, number, number, number];
   /** The index's first n records sorted in place by (hash, frame): see src/index/radix-sort.ts. */
