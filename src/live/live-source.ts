@@ -5,8 +5,6 @@ import { parseSmaps } from './smaps.js';
 import { jsLiveRegionReader } from './js-region-reader.js';
 import { LiveProcess, processGone, type LiveRegionReader } from './live-process.js';
 
-export { MAX_BATCH_PAGES } from './js-region-reader.js';
-
 /**
  * A live process read through /proc: smaps for the regions, then each region's present pages
  * by the region reader the engine chose (src/engine/). Never writes to the process: every file

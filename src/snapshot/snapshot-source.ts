@@ -26,11 +26,6 @@ import {
 import { UserError, describeError } from '../util/errors.js';
 import { fileTypeWords } from '../util/output-file.js';
 
-/** True when the first bytes are a snapshot's magic, of any format: SnapshotFile says which it reads. */
-export function isSnapshot(head: Buffer): boolean {
-  return snapshotFormatOf(head) !== null;
-}
-
 /**
  * An opened snapshot file: its header, its recorded physical information, and one source per
  * process, reading page records by position. The whole file is checked against its checksums
