@@ -14,7 +14,7 @@
         "native/smaps_table.c"
       ],
       "include_dirs": ["node_modules/xxhash-addon/xxHash"],
-      "cflags": ["-O3", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags": ["-O3", "-Wall", "-Wextra", "-Wno-unused-parameter", "-ffp-contract=off"],
       "libraries": ["-lpthread"],
       "conditions": [
         ["target_arch=='x64'", {

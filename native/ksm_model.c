@@ -30,8 +30,8 @@ static inline uint64_t m_pfn(uint32_t m, uint32_t lo) { return ((uint64_t)(m >> 
 
 typedef struct {
   double *distinct, *naive;
-  double *kind_resident, *kind_zero, *kind_zero_page, *kind_within, *kind_across;
-  double *proc_resident, *proc_anon, *proc_zero, *proc_within, *proc_across;
+  double *kind_resident, *kind_zero, *kind_zero_page, *kind_within, *kind_across, *kind_shared;
+  double *proc_resident, *proc_anon, *proc_zero, *proc_within, *proc_across, *proc_shared;
   struct {
     double *scalars; /* ramFreed, pagesShared, pagesSharing, ksmZeroPages, pagesUnshared, rmapItems */
     double *merging, *zero_pages, *rmap, *ram_freed, *freed_by_kind;
@@ -52,11 +52,13 @@ static void counters_map(counters_t *c, double *base, uint32_t kinds, uint32_t p
   c->kind_zero_page = p; p += kinds;
   c->kind_within = p; p += kinds;
   c->kind_across = p; p += kinds;
+  c->kind_shared = p; p += kinds;
   c->proc_resident = p; p += procs;
   c->proc_anon = p; p += procs;
   c->proc_zero = p; p += procs;
   c->proc_within = p; p += procs;
   c->proc_across = p; p += procs;
+  c->proc_shared = p; p += procs;
   for (int s = 0; s < SCOPES; s++) {
     c->scope[s].scalars = p; p += SCOPE_SCALARS;
     c->scope[s].merging = p; p += procs;
@@ -72,13 +74,17 @@ static void counters_map(counters_t *c, double *base, uint32_t kinds, uint32_t p
  * start, how many there are, whether all are exclusive, and the kernel's answer once asked.
  */
 typedef struct {
-  uint32_t *records, *frame_first, *frame_maps;
+  uint32_t *records, *frame_maps;
   uint64_t *frame_id;
+  double *weight; /* per record of the content: 1 / mappings of its frame */
   uint8_t *frame_state; /* 1: every mapping exclusive; 2: no physical information; 0: ask */
   int8_t *frame_pinned; /* -1 not asked yet, else 0 or 1 */
   size_t cap;
-  uint32_t *seen; /* per process */
+  /* Per process: what it holds of the content, its duplicates per unit of weight, its share count. */
+  double *hold, *within_pw, *across_pw;
+  uint32_t *share_count;
   uint32_t *touched;
+  uint32_t kind_count[MAX_KINDS];
 } scratch_t;
 
 static int scratch_reserve(scratch_t *s, size_t n) {
@@ -92,7 +98,7 @@ static int scratch_reserve(scratch_t *s, size_t n) {
     s->field = p;                                               \
   } while (0)
   GROW(records, cap);
-  GROW(frame_first, cap + 1);
+  GROW(weight, cap);
   GROW(frame_maps, cap);
   GROW(frame_id, cap);
   GROW(frame_state, cap);
@@ -103,10 +109,13 @@ static int scratch_reserve(scratch_t *s, size_t n) {
 }
 
 static void scratch_free(scratch_t *s) {
-  free(s->seen);
+  free(s->hold);
+  free(s->within_pw);
+  free(s->across_pw);
+  free(s->share_count);
   free(s->touched);
   free(s->records);
-  free(s->frame_first);
+  free(s->weight);
   free(s->frame_maps);
   free(s->frame_id);
   free(s->frame_state);
@@ -145,20 +154,93 @@ typedef struct {
   uint32_t use_zero_pages, max_page_sharing;
 } input_t;
 
-/* Unpinned frames beyond the first `keep` of them are freed, each for its first mapping. */
-static void free_frames(counters_t *c, int s, const input_t *in, scratch_t *x, uint32_t frames, uint32_t keep, const physical_t *ph) {
-  uint32_t kept = 0;
-  for (uint32_t i = 0; i < frames; i++) {
-    if (pinned(ph, x, i)) continue;
-    if (kept < keep) {
-      kept++;
-      continue;
-    }
-    uint32_t m = in->mt[x->records[x->frame_first[i]]];
-    c->scope[s].ram_freed[m_proc(m)] += 1;
-    c->scope[s].freed_by_kind[m_kind(m)] += 1;
-    c->scope[s].scalars[SCOPE_RAM_FREED] += 1;
+/*
+ * Splits `amount` equally among the first `count` eligible mappings: per process and per kind,
+ * its number of mappings x amount / count (EqualShares in js-model.ts, in the same order).
+ */
+static void split_equally(const input_t *in, scratch_t *x, uint32_t count, double amount, double *into_proc, double *into_kind) {
+  uint32_t touched = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    uint32_t m = in->mt[x->records[i]], p = m_proc(m);
+    if (x->share_count[p] == 0) x->touched[touched++] = p;
+    x->share_count[p]++;
+    x->kind_count[m_kind(m)]++;
   }
+  for (uint32_t i = 0; i < touched; i++) {
+    uint32_t p = x->touched[i];
+    into_proc[p] += ((double)x->share_count[p] * amount) / (double)count;
+    x->share_count[p] = 0;
+  }
+  for (uint32_t k = 0; k < MAX_KINDS; k++) {
+    if (x->kind_count[k] == 0) continue;
+    into_kind[k] += ((double)x->kind_count[k] * amount) / (double)count;
+    x->kind_count[k] = 0;
+  }
+}
+
+/* Unpinned frames beyond `keep` of them are freed, split equally among the `merging` mappings that merge. */
+static void free_frames(counters_t *c, int s, const input_t *in, scratch_t *x, uint32_t frames, uint32_t keep, uint32_t merging, const physical_t *ph) {
+  uint32_t unpinned = 0;
+  for (uint32_t i = 0; i < frames; i++) unpinned += pinned(ph, x, i) ? 0 : 1;
+  uint32_t freed = unpinned > keep ? unpinned - keep : 0;
+  c->scope[s].scalars[SCOPE_RAM_FREED] += freed;
+  if (freed > 0 && merging > 0) split_equally(in, x, merging, (double)freed, c->scope[s].ram_freed, c->scope[s].freed_by_kind);
+}
+
+#define EPSILON 1e-9 /* EPSILON in js-model.ts: 1/3 + 1/3 + 1/3 is not exactly 1 */
+
+static inline double up_to_one(double h) { return h >= 1 - EPSILON ? 1 : h; }
+
+/*
+ * Duplicates among distinct frames, and mappings already shared (countDuplicates in
+ * js-model.ts, the reference, in the same order of operations).
+ */
+static void count_duplicates(counters_t *c, const input_t *in, scratch_t *x, uint32_t a, uint32_t b) {
+  const uint32_t *mt = in->mt;
+  uint32_t touched = 0;
+  for (uint32_t r = a; r < b;) {
+    uint32_t m = mt[r], e = r + 1;
+    /* Records of one frame are adjacent; without a frame number each mapping is its own frame. */
+    if (!(m & META_NO_PHYS)) {
+      uint64_t pfn = m_pfn(m, in->pl[r]);
+      while (e < b && !(mt[e] & META_NO_PHYS) && m_pfn(mt[e], in->pl[e]) == pfn) e++;
+    }
+    uint32_t mappings = e - r;
+    double w = 1.0 / (double)mappings;
+    double shared = (double)(mappings - 1) / (double)mappings;
+    for (uint32_t i = r; i < e; i++) {
+      x->weight[i - a] = w;
+      uint32_t mi = mt[i], p = m_proc(mi);
+      if (x->hold[p] == 0) x->touched[touched++] = p;
+      x->hold[p] += w;
+      if (mappings > 1) {
+        c->kind_shared[m_kind(mi)] += shared;
+        c->proc_shared[p] += shared;
+      }
+    }
+    r = e;
+  }
+  double held = 0;
+  for (uint32_t i = 0; i < touched; i++) held += up_to_one(x->hold[x->touched[i]]);
+  double across = held - 1 > EPSILON ? held - 1 : 0;
+  for (uint32_t i = 0; i < touched; i++) {
+    uint32_t p = x->touched[i];
+    double h = x->hold[p];
+    double within = h > 1 + EPSILON ? h - 1 : 0;
+    double share = across == 0 ? 0 : (across * up_to_one(h)) / held;
+    c->proc_within[p] += within;
+    c->proc_across[p] += share;
+    x->within_pw[p] = within / h;
+    x->across_pw[p] = share / h;
+  }
+  /* By kind: each mapping takes its process's figures in proportion to its weight. */
+  for (uint32_t r = a; r < b; r++) {
+    uint32_t m = mt[r], p = m_proc(m), k = m_kind(m);
+    double w = x->weight[r - a];
+    c->kind_within[k] += w * x->within_pw[p];
+    c->kind_across[k] += w * x->across_pw[p];
+  }
+  for (uint32_t i = 0; i < touched; i++) x->hold[x->touched[i]] = 0;
 }
 
 /* One content [a, b); ph NULL: it needs no physical answer. */
@@ -175,26 +257,11 @@ static int content(counters_t *c, const input_t *in, scratch_t *x, uint32_t a, u
       if (m & META_ZERO_PFN) c->kind_zero_page[k] += 1;
     }
   }
+  if (scratch_reserve(x, b - a) != 0) return -1;
   if (b - a > 1) {
     *c->naive += b - a - 1;
-    uint32_t touched = 0;
-    for (uint32_t r = a; r < b; r++) {
-      uint32_t m = mt[r], k = m_kind(m), p = m_proc(m);
-      if (x->seen[p] > 0) {
-        c->kind_within[k] += 1;
-        c->proc_within[p] += 1;
-      } else {
-        if (r != a) {
-          c->kind_across[k] += 1;
-          c->proc_across[p] += 1;
-        }
-        x->touched[touched++] = p;
-      }
-      x->seen[p]++;
-    }
-    for (uint32_t i = 0; i < touched; i++) x->seen[x->touched[i]] = 0;
+    count_duplicates(c, in, x, a, b);
   }
-  if (scratch_reserve(x, b - a) != 0) return -1;
   for (int s = 0; s < SCOPES; s++) {
     const uint32_t need = META_ANON | (s == 0 ? META_COMPATIBLE : META_MERGEABLE_NOW);
     double *sc = c->scope[s].scalars;
@@ -207,7 +274,6 @@ static int content(counters_t *c, const input_t *in, scratch_t *x, uint32_t a, u
       int no_phys = (m & META_NO_PHYS) != 0;
       /* Without physical information every mapping counts as its own frame: an upper bound. */
       if (no_phys || D == 0 || pfn != last) {
-        x->frame_first[D] = M;
         x->frame_maps[D] = 0;
         x->frame_id[D] = pfn;
         x->frame_state[D] = no_phys ? 2 : 1;
@@ -224,7 +290,7 @@ static int content(counters_t *c, const input_t *in, scratch_t *x, uint32_t a, u
       /* Each zero-filled mapping is pointed at the kernel's zero page: no rmap_item stays. */
       sc[SCOPE_KSM_ZERO_PAGES] += M;
       for (uint32_t i = 0; i < M; i++) c->scope[s].zero_pages[m_proc(mt[x->records[i]])] += 1;
-      free_frames(c, s, in, x, D, 0, ph);
+      free_frames(c, s, in, x, D, 0, M, ph);
       continue;
     }
     sc[SCOPE_RMAP_ITEMS] += M;
@@ -258,7 +324,7 @@ static int content(counters_t *c, const input_t *in, scratch_t *x, uint32_t a, u
     uint32_t pinned_frames = 0;
     for (uint32_t i = 0; i < D; i++) pinned_frames += (uint32_t)pinned(ph, x, i);
     /* A pinned frame that becomes a KSM page keeps serving: only the rest of the KSM pages cost. */
-    free_frames(c, s, in, x, D, ksm_pages > pinned_frames ? ksm_pages - pinned_frames : 0, ph);
+    free_frames(c, s, in, x, D, ksm_pages > pinned_frames ? ksm_pages - pinned_frames : 0, merged, ph);
   }
   return 0;
 }
@@ -323,9 +389,12 @@ napi_value ksm_model_pass(napi_env env, napi_callback_info info) {
   counters_map(&c, counters, kinds, procs);
   scratch_t x = {0};
   const physical_t ph = {domain_files};
-  x.seen = calloc(procs, sizeof *x.seen);
+  x.hold = calloc(procs, sizeof *x.hold);
+  x.within_pw = calloc(procs, sizeof *x.within_pw);
+  x.across_pw = calloc(procs, sizeof *x.across_pw);
+  x.share_count = calloc(procs, sizeof *x.share_count);
   x.touched = calloc(procs, sizeof *x.touched);
-  if (!x.seen || !x.touched || scratch_reserve(&x, 256) != 0) goto oom;
+  if (!x.hold || !x.within_pw || !x.across_pw || !x.share_count || !x.touched || scratch_reserve(&x, 256) != 0) goto oom;
 
   const uint32_t *hh = in.hh, *hl = in.hl, *mt = in.mt;
   double lonely[SCOPES] = {0, 0};

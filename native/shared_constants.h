@@ -11,7 +11,7 @@
  * when a function's arguments or results change, so that an addon built from older sources is
  * refused (and the JavaScript path used) instead of called wrongly.
  */
-#define SAMEPAGE_NATIVE_ABI 4
+#define SAMEPAGE_NATIVE_ABI 5
 
 /*
  * The index's meta word (src/index/page-index.ts): bits 0-15 the process, 16-19 the mapping
@@ -59,8 +59,8 @@
  * `processes` and SCOPE_COUNTERS_PER_KIND arrays of `kinds`.
  */
 #define COUNTERS_HEAD 2
-#define COUNTERS_PER_KIND 5    /* resident, zero, zero page mapped, within, across */
-#define COUNTERS_PER_PROCESS 5 /* resident, anon, zero, within, across */
+#define COUNTERS_PER_KIND 6    /* resident, zero, zero page mapped, within, across, already shared */
+#define COUNTERS_PER_PROCESS 6 /* resident, anon, zero, within, across, already shared */
 #define COUNTER_SCOPES 2       /* SCOPES of src/analysis/model-result.ts */
 #define SCOPE_RAM_FREED 0
 #define SCOPE_PAGES_SHARED 1

@@ -11,6 +11,7 @@ import {
   metaProcess,
 } from '../index/page-index.js';
 import type { PhysicalPages } from '../physical/physical-pages.js';
+import { MAPPING_KINDS } from '../source/mapping-kind.js';
 import { SCOPES, emptyResult, f64, type ContentResult, type ModelOptions, type ModelResult, type ScopeResult } from './model-result.js';
 
 // The KSM model in JavaScript: the reference every other model is held equal to
@@ -86,8 +87,12 @@ export function runKsmModelInJs(index: PageIndex, opts: ModelOptions): ModelResu
 /** The contents seen more than once (and zero-filled pages, seen once or more). */
 export class ContentGroups {
   naiveDuplicates = 0;
-  private readonly seen: Int32Array;
+  private readonly hold: Float64Array;
+  private readonly withinPerWeight: Float64Array;
+  private readonly acrossPerWeight: Float64Array;
   private readonly touched: Int32Array;
+  private weights = new Float64Array(256);
+  private readonly shares: EqualShares;
   // One entry per distinct frame of the current run of eligible mappings.
   private readonly frames = new FrameRuns();
 
@@ -97,8 +102,12 @@ export class ContentGroups {
     private readonly content: ContentResult,
     private readonly scopes: ScopeResult[],
   ) {
-    this.seen = new Int32Array(Math.max(1, opts.processCount));
-    this.touched = new Int32Array(Math.max(1, opts.processCount));
+    const procs = Math.max(1, opts.processCount);
+    this.hold = new Float64Array(procs);
+    this.withinPerWeight = new Float64Array(procs);
+    this.acrossPerWeight = new Float64Array(procs);
+    this.touched = new Int32Array(procs);
+    this.shares = new EqualShares(procs);
   }
 
   /** Records [a, b) hold one content. */
@@ -123,28 +132,7 @@ export class ContentGroups {
     }
     if (b - a > 1) {
       this.naiveDuplicates += b - a - 1;
-      // The first copy of a content is the original; later copies in the same process are
-      // duplicates within it, the first copy in each further process a duplicate across.
-      const seen = this.seen;
-      const touched = this.touched;
-      let touchedCount = 0;
-      for (let r = a; r < b; r++) {
-        const m = mt[r] as number;
-        const p = metaProcess(m);
-        const k = metaKind(m);
-        if ((seen[p] as number) > 0) {
-          byKind.dupWithin[k] = (byKind.dupWithin[k] as number) + 1;
-          byProcess.dupWithin[p] = (byProcess.dupWithin[p] as number) + 1;
-        } else {
-          if (r !== a) {
-            byKind.dupAcross[k] = (byKind.dupAcross[k] as number) + 1;
-            byProcess.dupAcross[p] = (byProcess.dupAcross[p] as number) + 1;
-          }
-          touched[touchedCount++] = p;
-        }
-        seen[p] = (seen[p] as number) + 1;
-      }
-      for (let i = 0; i < touchedCount; i++) seen[touched[i] as number] = 0;
+      this.countDuplicates(a, b);
     }
 
     const frames = this.frames;
@@ -172,13 +160,133 @@ export class ContentGroups {
         if (noPhys || frames.length === 0 || frames.lastPfn() !== pfn) frames.addFrame(pfn, noPhys);
         frames.addMapping(r, (m & META_EXCLUSIVE) !== 0);
       }
-      if (frames.length > 0) applyKsm(out, frames, isZero, mt, this.opts);
+      if (frames.length > 0) applyKsm(out, frames, isZero, mt, this.opts, this.shares);
+    }
+  }
+
+  /**
+   * Duplicates among distinct frames (docs/estimate.md, "Duplicates and already shared pages"):
+   * each frame weighs 1, shared equally among its mappings; a process holds the sum of its
+   * mappings' weights. Of a content's F frames, F - 1 are duplicates: what a process holds
+   * beyond one frame is within it, the rest across processes, split in proportion to what each
+   * holds up to one frame. The other mappings of a frame are already shared.
+   */
+  private countDuplicates(a: number, b: number): void {
+    const mt = this.index.meta;
+    const pl = this.index.pfnLo;
+    const { byKind, byProcess } = this.content;
+    const weight = this.weightsFor(b - a);
+    const hold = this.hold;
+    const touched = this.touched;
+    let touchedCount = 0;
+    for (let r = a; r < b; ) {
+      const m = mt[r] as number;
+      let e = r + 1;
+      // Records of one frame are adjacent; without a frame number each mapping is its own frame.
+      if ((m & META_NO_PHYS) === 0) {
+        const pfn = metaPfn(m, pl[r] as number);
+        while (e < b && ((mt[e] as number) & META_NO_PHYS) === 0 && metaPfn(mt[e] as number, pl[e] as number) === pfn) e++;
+      }
+      const mappings = e - r;
+      const w = 1 / mappings;
+      const shared = (mappings - 1) / mappings;
+      for (let i = r; i < e; i++) {
+        weight[i - a] = w;
+        const mi = mt[i] as number;
+        const p = metaProcess(mi);
+        if ((hold[p] as number) === 0) touched[touchedCount++] = p;
+        hold[p] = (hold[p] as number) + w;
+        if (mappings > 1) {
+          const k = metaKind(mi);
+          byKind.alreadyShared[k] = (byKind.alreadyShared[k] as number) + shared;
+          byProcess.alreadyShared[p] = (byProcess.alreadyShared[p] as number) + shared;
+        }
+      }
+      r = e;
+    }
+    let held = 0;
+    for (let i = 0; i < touchedCount; i++) held += upToOne(this.hold[touched[i] as number] as number);
+    const across = held - 1 > EPSILON ? held - 1 : 0;
+    const withinPerWeight = this.withinPerWeight;
+    const acrossPerWeight = this.acrossPerWeight;
+    for (let i = 0; i < touchedCount; i++) {
+      const p = touched[i] as number;
+      const h = hold[p] as number;
+      const within = h > 1 + EPSILON ? h - 1 : 0;
+      const share = across === 0 ? 0 : (across * upToOne(h)) / held;
+      byProcess.dupWithin[p] = (byProcess.dupWithin[p] as number) + within;
+      byProcess.dupAcross[p] = (byProcess.dupAcross[p] as number) + share;
+      withinPerWeight[p] = within / h;
+      acrossPerWeight[p] = share / h;
+    }
+    // By kind: each mapping takes its process's figures in proportion to its weight.
+    for (let r = a; r < b; r++) {
+      const m = mt[r] as number;
+      const p = metaProcess(m);
+      const k = metaKind(m);
+      const w = weight[r - a] as number;
+      byKind.dupWithin[k] = (byKind.dupWithin[k] as number) + w * (withinPerWeight[p] as number);
+      byKind.dupAcross[k] = (byKind.dupAcross[k] as number) + w * (acrossPerWeight[p] as number);
+    }
+    for (let i = 0; i < touchedCount; i++) hold[touched[i] as number] = 0;
+  }
+
+  private weightsFor(n: number): Float64Array {
+    if (this.weights.length < n) this.weights = new Float64Array(Math.max(n, this.weights.length * 2));
+    return this.weights;
+  }
+}
+
+/** Below this, a sum of frame weights is taken as whole: 1/3 + 1/3 + 1/3 is not exactly 1 in floating point. */
+const EPSILON = 1e-9;
+
+/** What a process holds, counted up to one frame. */
+function upToOne(h: number): number {
+  return h >= 1 - EPSILON ? 1 : h;
+}
+
+/**
+ * Splits `amount` equally among the first `count` mappings of `records`: per process and per
+ * kind, the number of its mappings x amount / count, so that identical processes get identical
+ * shares whatever the order of their frames.
+ */
+export class EqualShares {
+  private readonly perProcess: Int32Array;
+  private readonly touched: Int32Array;
+  private readonly perKind = new Int32Array(MAPPING_KINDS.length);
+
+  constructor(processCount: number) {
+    this.perProcess = new Int32Array(Math.max(1, processCount));
+    this.touched = new Int32Array(Math.max(1, processCount));
+  }
+
+  split(records: Int32Array, count: number, amount: number, mt: Uint32Array, intoProcess: Float64Array, intoKind: Float64Array): void {
+    const perProcess = this.perProcess;
+    const perKind = this.perKind;
+    let touchedCount = 0;
+    for (let i = 0; i < count; i++) {
+      const m = mt[records[i] as number] as number;
+      const p = metaProcess(m);
+      const k = metaKind(m);
+      if ((perProcess[p] as number) === 0) this.touched[touchedCount++] = p;
+      perProcess[p] = (perProcess[p] as number) + 1;
+      perKind[k] = (perKind[k] as number) + 1;
+    }
+    for (let i = 0; i < touchedCount; i++) {
+      const p = this.touched[i] as number;
+      intoProcess[p] = (intoProcess[p] as number) + ((perProcess[p] as number) * amount) / count;
+      perProcess[p] = 0;
+    }
+    for (let k = 0; k < perKind.length; k++) {
+      if ((perKind[k] as number) === 0) continue;
+      intoKind[k] = (intoKind[k] as number) + ((perKind[k] as number) * amount) / count;
+      perKind[k] = 0;
     }
   }
 }
 
 /** What KSM does with one content's eligible mappings, grouped by physical frame. */
-function applyKsm(out: ScopeResult, frames: FrameRuns, isZero: boolean, mt: Uint32Array, opts: ModelOptions): void {
+function applyKsm(out: ScopeResult, frames: FrameRuns, isZero: boolean, mt: Uint32Array, opts: ModelOptions, shares: EqualShares): void {
   const D = frames.length;
   const M = frames.recordCount;
   const perProc = out.perProcess;
@@ -188,7 +296,7 @@ function applyKsm(out: ScopeResult, frames: FrameRuns, isZero: boolean, mt: Uint
     // in ksm_zero_pages; once it maps the zero page KSM no longer tracks it (no rmap_item).
     out.ksmZeroPages += M;
     countByProcess(perProc.zeroPages, frames.records, M, mt);
-    freeFrames(out, frames, 0, mt, opts.physical);
+    freeFrames(out, frames, 0, M, mt, opts.physical, shares);
     return;
   }
 
@@ -223,7 +331,7 @@ function applyKsm(out: ScopeResult, frames: FrameRuns, isZero: boolean, mt: Uint
   let pinned = 0;
   for (let i = 0; i < D; i++) if (frames.pinned(i, opts.physical)) pinned++;
   // A pinned frame that becomes a KSM page keeps serving: only the rest of the KSM pages cost.
-  freeFrames(out, frames, Math.max(0, ksmPages - pinned), mt, opts.physical);
+  freeFrames(out, frames, Math.max(0, ksmPages - pinned), mergedMappings, mt, opts.physical, shares);
 }
 
 /** Adds each of the first `limit` mappings to its process's count. */
@@ -235,24 +343,15 @@ function countByProcess(into: Float64Array, records: Int32Array, limit: number, 
 }
 
 /**
- * Frames freed: the unpinned ones, less those that become (or stay) KSM pages. Each freed frame
- * is attributed to the process and mapping kind of its first mapping.
+ * Frames freed: the unpinned ones, less those that become (or stay) KSM pages. They are split
+ * equally among the first `merging` mappings, those that merge (docs/estimate.md).
  */
-function freeFrames(out: ScopeResult, frames: FrameRuns, keepUnpinned: number, mt: Uint32Array, physical: PhysicalPages | null): void {
-  let kept = 0;
-  for (let i = 0; i < frames.length; i++) {
-    if (frames.pinned(i, physical)) continue;
-    if (kept < keepUnpinned) {
-      kept++;
-      continue;
-    }
-    const m = mt[frames.records[frames.firstMapping[i] as number] as number] as number;
-    const p = metaProcess(m);
-    const k = metaKind(m);
-    out.perProcess.ramFreedPages[p] = (out.perProcess.ramFreedPages[p] as number) + 1;
-    out.ramFreedByKind[k] = (out.ramFreedByKind[k] as number) + 1;
-    out.ramFreedPages++;
-  }
+function freeFrames(out: ScopeResult, frames: FrameRuns, keepUnpinned: number, merging: number, mt: Uint32Array, physical: PhysicalPages | null, shares: EqualShares): void {
+  let unpinned = 0;
+  for (let i = 0; i < frames.length; i++) if (!frames.pinned(i, physical)) unpinned++;
+  const freed = unpinned > keepUnpinned ? unpinned - keepUnpinned : 0;
+  out.ramFreedPages += freed;
+  if (freed > 0 && merging > 0) shares.split(frames.records, merging, freed, mt, out.perProcess.ramFreedPages, out.ramFreedByKind);
 }
 
 /**
@@ -263,8 +362,6 @@ class FrameRuns {
   length = 0;
   recordCount = 0;
   pfn = new Float64Array(64);
-  /** Index into records of the frame's first mapping. */
-  firstMapping = new Int32Array(64);
   mappings = new Int32Array(64);
   /** 1: every mapping is exclusive (mapcount 1). 2: no physical info. 0: ask the kernel. */
   private state = new Uint8Array(64);
@@ -285,7 +382,6 @@ class FrameRuns {
     if (this.length === this.pfn.length) this.growFrames();
     const i = this.length++;
     this.pfn[i] = pfn;
-    this.firstMapping[i] = this.recordCount;
     this.mappings[i] = 0;
     this.state[i] = noPhys ? 2 : 1;
     this.pinnedCache[i] = -1;
@@ -321,7 +417,6 @@ class FrameRuns {
       return b;
     };
     this.pfn = grow(this.pfn, new Float64Array(size));
-    this.firstMapping = grow(this.firstMapping, new Int32Array(size));
     this.mappings = grow(this.mappings, new Int32Array(size));
     this.state = grow(this.state, new Uint8Array(size));
     this.pinnedCache = grow(this.pinnedCache, new Int8Array(size));

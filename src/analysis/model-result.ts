@@ -34,16 +34,24 @@ export interface ScopeResult {
   ksmZeroPages: number;
   pagesUnshared: number;
   rmapItems: number;
+  /**
+   * ramFreedPages is each content's freed frames split equally among the mappings that merge
+   * (fractional); the others are whole mappings.
+   */
   perProcess: { mergingPages: Float64Array; zeroPages: Float64Array; rmapItems: Float64Array; ramFreedPages: Float64Array };
-  /** RAM freed, by mapping kind of the freed frame. */
+  /** RAM freed, split as perProcess.ramFreedPages is, by mapping kind of the merging mappings. */
   ramFreedByKind: Float64Array;
 }
 
 export interface ContentResult {
   /** Pages whose content is identical to another resident page's, ignoring eligibility and physical sharing. */
   naiveDuplicatePages: number;
-  byKind: { resident: Float64Array; zero: Float64Array; zeroPageMapped: Float64Array; dupWithin: Float64Array; dupAcross: Float64Array };
-  byProcess: { resident: Float64Array; anon: Float64Array; zero: Float64Array; dupWithin: Float64Array; dupAcross: Float64Array };
+  /**
+   * dupWithin, dupAcross and alreadyShared count distinct frames, shared out among mappings
+   * (fractional): docs/estimate.md, "Duplicates and already shared pages".
+   */
+  byKind: { resident: Float64Array; zero: Float64Array; zeroPageMapped: Float64Array; dupWithin: Float64Array; dupAcross: Float64Array; alreadyShared: Float64Array };
+  byProcess: { resident: Float64Array; anon: Float64Array; zero: Float64Array; dupWithin: Float64Array; dupAcross: Float64Array; alreadyShared: Float64Array };
   distinctContents: number;
 }
 
@@ -58,8 +66,8 @@ export function emptyResult(procs: number): ModelResult {
   const content: ContentResult = {
     naiveDuplicatePages: 0,
     distinctContents: 0,
-    byKind: { resident: f64(kinds), zero: f64(kinds), zeroPageMapped: f64(kinds), dupWithin: f64(kinds), dupAcross: f64(kinds) },
-    byProcess: { resident: f64(procs), anon: f64(procs), zero: f64(procs), dupWithin: f64(procs), dupAcross: f64(procs) },
+    byKind: { resident: f64(kinds), zero: f64(kinds), zeroPageMapped: f64(kinds), dupWithin: f64(kinds), dupAcross: f64(kinds), alreadyShared: f64(kinds) },
+    byProcess: { resident: f64(procs), anon: f64(procs), zero: f64(procs), dupWithin: f64(procs), dupAcross: f64(procs), alreadyShared: f64(procs) },
   };
   const scopes: ScopeResult[] = SCOPES.map(({ name }) => ({
     scope: name,

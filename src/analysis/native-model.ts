@@ -8,14 +8,14 @@ import { emptyResult, type ContentResult, type ModelOptions, type ModelResult, t
 /**
  * The layout of the one Float64Array the native model pass (native/ksm_model.c) counts into,
  * and how it is added to the model's result. In order: distinct contents, naive duplicates;
- * per kind: resident, zero, zero page mapped, within, across; per process: resident, anon,
- * zero, within, across; then per scope: RAM freed, pages_shared, pages_sharing, ksm_zero_pages,
+ * per kind: resident, zero, zero page mapped, within, across, already shared; per process:
+ * resident, anon, zero, within, across, already shared; then per scope: RAM freed, pages_shared, pages_sharing, ksm_zero_pages,
  * pages_unshared, rmap_items, and per process merging, zero pages, rmap items, RAM freed, then
  * RAM freed per kind. The numbers of that layout are native/shared_constants.h's too.
  */
 export const COUNTERS_HEAD = 2;
-export const COUNTERS_PER_KIND = 5;
-export const COUNTERS_PER_PROCESS = 5;
+export const COUNTERS_PER_KIND = 6;
+export const COUNTERS_PER_PROCESS = 6;
 export const COUNTER_SCOPES = 2;
 export const SCOPE_RAM_FREED = 0;
 export const SCOPE_PAGES_SHARED = 1;
@@ -43,9 +43,9 @@ export function addNativeCounters(c: Float64Array, kinds: number, procs: number,
   content.distinctContents += c[at++] as number;
   content.naiveDuplicatePages += c[at++] as number;
   const k = content.byKind;
-  for (const a of [k.resident, k.zero, k.zeroPageMapped, k.dupWithin, k.dupAcross]) take(a, kinds);
+  for (const a of [k.resident, k.zero, k.zeroPageMapped, k.dupWithin, k.dupAcross, k.alreadyShared]) take(a, kinds);
   const p = content.byProcess;
-  for (const a of [p.resident, p.anon, p.zero, p.dupWithin, p.dupAcross]) take(a, procs);
+  for (const a of [p.resident, p.anon, p.zero, p.dupWithin, p.dupAcross, p.alreadyShared]) take(a, procs);
   for (const s of scopes) {
     s.ramFreedPages += c[at + SCOPE_RAM_FREED] as number;
     s.pagesShared += c[at + SCOPE_PAGES_SHARED] as number;

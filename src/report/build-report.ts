@@ -57,12 +57,11 @@ export function buildReport(scan: ReportScan, meta: { version: string; root: boo
     virtualPages: sum(scan.sources.map((s) => s.virtualPagesByKind[k] ?? 0)),
     residentPages: at(content.byKind.resident, k),
     zeroPages: at(content.byKind.zero, k),
-    dupWithinProcess: at(content.byKind.dupWithin, k),
-    dupAcrossProcesses: at(content.byKind.dupAcross, k),
-    ksmSaveablePages: at(main.ramFreedByKind, k),
+    dupWithinProcess: share(at(content.byKind.dupWithin, k)),
+    dupAcrossProcesses: share(at(content.byKind.dupAcross, k)),
+    ksmSaveablePages: share(at(main.ramFreedByKind, k)),
+    alreadySharedPages: share(at(content.byKind.alreadyShared, k)),
   }));
-  // Zero-page PTEs are "resident" in pagemap but cost nothing; they are not virtual pages of
-  // another kind, so the virtual column stays by region.
 
   const processes: ProcessRow[] = scan.sources.map((s, p) => {
     const merging = at(main.perProcess.mergingPages, p);
@@ -80,15 +79,15 @@ export function buildReport(scan: ReportScan, meta: { version: string; root: boo
       swappedPages: s.swappedPages,
       anonPages: at(content.byProcess.anon, p),
       zeroPages: at(content.byProcess.zero, p),
-      dupWithinProcess: at(content.byProcess.dupWithin, p),
-      dupAcrossProcesses: at(content.byProcess.dupAcross, p),
-      ramFreedBytes: at(main.perProcess.ramFreedPages, p) * pageSize,
+      dupWithinProcess: share(at(content.byProcess.dupWithin, p)),
+      dupAcrossProcesses: share(at(content.byProcess.dupAcross, p)),
+      ramFreedBytes: Math.round(at(main.perProcess.ramFreedPages, p) * pageSize),
       ksm_merging_pages: merging,
       ksm_zero_pages: zero,
       ksm_rmap_items: rmap,
       ksm_process_profit: (merging + zero) * pageSize - rmap * RMAP_ITEM_BYTES,
       mergeableNowScope: {
-        ramFreedBytes: at(today.perProcess.ramFreedPages, p) * pageSize,
+        ramFreedBytes: Math.round(at(today.perProcess.ramFreedPages, p) * pageSize),
         ksm_merging_pages: at(today.perProcess.mergingPages, p),
         ksm_zero_pages: at(today.perProcess.zeroPages, p),
         ksm_rmap_items: at(today.perProcess.rmapItems, p),
@@ -96,6 +95,7 @@ export function buildReport(scan: ReportScan, meta: { version: string; root: boo
       mergeableNow: s.mergeableNow,
       regionsSkipped: s.regionsSkipped,
       regionsFailed: s.regionsFailed,
+      alreadySharedPages: share(at(content.byProcess.alreadyShared, p)),
     };
   });
 
@@ -176,6 +176,11 @@ function overlapOf(s: ContentSharing): Overlap {
   const n = s.overlapProcesses.length;
   const contents = s.overlapProcesses.map((_, i) => Array.from(s.overlap.subarray(i * n, (i + 1) * n)));
   return { processes: [...s.overlapProcesses], contents };
+}
+
+/** A figure shared out among mappings, to a thousandth of a page: no floating-point dust in the JSON. */
+function share(pages: number): number {
+  return Math.round(pages * 1000) / 1000;
 }
 
 function at(a: Float64Array, i: number): number {

@@ -98,13 +98,17 @@ export interface Totals {
 export interface KindRow {
   kind: string;
   label: string;
+  /** Virtual size counted under the kind its pages are counted under: never less than residentPages. */
   virtualPages: number;
   residentPages: number;
   zeroPages: number;
+  /** Among distinct frames, shared out among mappings (fractional): docs/estimate.md. */
   dupWithinProcess: number;
   dupAcrossProcesses: number;
-  /** RAM KSM would free, by the kind of the freed frame (default scope). */
+  /** RAM KSM would free (default scope), split equally among the mappings that merge, by their kind. */
   ksmSaveablePages: number;
+  /** Mappings of a frame that is mapped more than once (a shared library, a page shared by fork): memory already shared, not duplicates. */
+  alreadySharedPages: number;
 }
 
 export interface ProcessRow {
@@ -121,8 +125,10 @@ export interface ProcessRow {
   swappedPages: number;
   anonPages: number;
   zeroPages: number;
+  /** Among distinct frames, shared out among mappings (fractional): docs/estimate.md. */
   dupWithinProcess: number;
   dupAcrossProcesses: number;
+  /** Its equal share of each content's freed frames, per mapping that merges, to the byte. */
   ramFreedBytes: number;
   /** /proc/PID/ksm_stat as it would read after convergence (default scope). */
   ksm_merging_pages: number;
@@ -135,6 +141,8 @@ export interface ProcessRow {
   mergeableNow: boolean;
   regionsSkipped: number;
   regionsFailed: number;
+  /** Its mappings of frames mapped more than once, each frame's other mappings shared out equally (fractional). */
+  alreadySharedPages: number;
 }
 
 /**

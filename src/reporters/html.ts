@@ -93,10 +93,10 @@ export function renderHtml(report: Report, opts: HtmlOptions = {}): string {
 
     `<section id="kinds">`,
     `<h2>Savings by mapping type</h2>`,
-    `<p class="lead">KSM merges anonymous pages only; the other types are here for what they hold. RAM freed is counted under the type of the frame freed.</p>`,
+    `<p class="lead">KSM merges anonymous pages only; the other types are here for what they hold. Duplicates are counted among distinct frames: a frame mapped by several processes (a shared library, a page shared by fork) is already shared, not a duplicate. RAM freed is split equally among the mappings that merge, under their type.</p>`,
     `<div class="chart" data-height="${90 + 34 * kinds.length}"><canvas id="chart-kinds" role="img" aria-label="Resident memory and RAM KSM would free, by mapping type"></canvas></div>`,
     table(
-      ['mapping type', 'virtual', 'resident', 'zero-filled', 'dup within', 'dup across', 'KSM frees'],
+      ['mapping type', 'virtual', 'resident', 'zero-filled', 'dup within', 'dup across', 'already shared', 'KSM frees'],
       kinds.map(([k, i]) => [
         html(k.label),
         fig(`byKind.${i}.virtualPages`, k.virtualPages, 'pages', ps),
@@ -104,6 +104,7 @@ export function renderHtml(report: Report, opts: HtmlOptions = {}): string {
         fig(`byKind.${i}.zeroPages`, k.zeroPages, 'pages', ps),
         fig(`byKind.${i}.dupWithinProcess`, k.dupWithinProcess, 'pages', ps),
         fig(`byKind.${i}.dupAcrossProcesses`, k.dupAcrossProcesses, 'pages', ps),
+        fig(`byKind.${i}.alreadySharedPages`, k.alreadySharedPages, 'pages', ps),
         fig(`byKind.${i}.ksmSaveablePages`, k.ksmSaveablePages, 'pages', ps),
       ]),
     ),
@@ -114,12 +115,12 @@ export function renderHtml(report: Report, opts: HtmlOptions = {}): string {
     `<p class="lead">${shown.length < sorted.length ? `The ${shown.length} of ${formatCount(sorted.length)} processes` : 'The processes'} with ${opts.sort === undefined || opts.sort === 'freed' ? 'the most RAM KSM would free' : `the largest ${html(opts.sort)}`}: what KSM frees of each one's anonymous memory.</p>`,
     `<div class="chart" data-height="${80 + 26 * shown.length}"><canvas id="chart-processes" role="img" aria-label="RAM KSM would free in each process"></canvas></div>`,
     table(
-      [...(withSource ? ['source'] : []), 'pid', 'command', 'resident', 'anonymous', 'dup within', 'dup across', 'KSM frees', 'ksm_merging_pages'],
+      [...(withSource ? ['source'] : []), 'pid', 'command', 'resident', 'anonymous', 'dup within', 'dup across', 'already shared', 'KSM frees', 'ksm_merging_pages'],
       [
         ...shown.map((p) => processCells(p, index.get(p) as number, ps, withSource ? html(escapeLine(sourceLabel(p))) : null)),
         ...(rest.length === 0
           ? []
-          : [[...(withSource ? [''] : []), '', `(${formatCount(rest.length)} more)`, sizeText(sumOf(rest, (p) => p.residentPages) * ps), sizeText(sumOf(rest, (p) => p.anonPages) * ps), '', '', formatBytes(sumOf(rest, (p) => p.ramFreedBytes)), formatCount(sumOf(rest, (p) => p.ksm_merging_pages))]]),
+          : [[...(withSource ? [''] : []), '', `(${formatCount(rest.length)} more)`, sizeText(sumOf(rest, (p) => p.residentPages) * ps), sizeText(sumOf(rest, (p) => p.anonPages) * ps), '', '', sizeText(sumOf(rest, (p) => p.alreadySharedPages) * ps), formatBytes(sumOf(rest, (p) => p.ramFreedBytes)), formatCount(sumOf(rest, (p) => p.ksm_merging_pages))]]),
       ],
       rest.length > 0,
     ),
@@ -219,6 +220,7 @@ function processCells(p: ProcessRow, i: number, ps: number, source: string | nul
     fig(`processes.${i}.anonPages`, p.anonPages, 'pages', ps),
     fig(`processes.${i}.dupWithinProcess`, p.dupWithinProcess, 'pages', ps),
     fig(`processes.${i}.dupAcrossProcesses`, p.dupAcrossProcesses, 'pages', ps),
+    fig(`processes.${i}.alreadySharedPages`, p.alreadySharedPages, 'pages', ps),
     fig(`processes.${i}.ramFreedBytes`, p.ramFreedBytes, 'bytes', ps),
     fig(`processes.${i}.ksm_merging_pages`, p.ksm_merging_pages, 'count', ps),
   ];

@@ -32,6 +32,7 @@ export function renderMarkdown(report: Report, opts: { maxProcesses?: number; so
     { header: 'anonymous', right: true, cell: (p) => size(p.anonPages), sum: (r) => size(total((p) => p.anonPages)(r)) },
     { header: 'dup within', right: true, cell: (p) => size(p.dupWithinProcess) },
     { header: 'dup across', right: true, cell: (p) => size(p.dupAcrossProcesses) },
+    { header: 'already shared', right: true, cell: (p) => size(p.alreadySharedPages), sum: (r) => size(total((p) => p.alreadySharedPages)(r)) },
     { header: 'KSM frees', right: true, cell: (p) => formatBytes(p.ramFreedBytes), sum: (r) => formatBytes(total((p) => p.ramFreedBytes)(r)) },
     { header: 'ksm_merging_pages', right: true, cell: (p) => formatCount(p.ksm_merging_pages), sum: (r) => formatCount(total((p) => p.ksm_merging_pages)(r)) },
   ];

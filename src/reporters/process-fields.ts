@@ -21,8 +21,9 @@ export const PROCESS_FIELDS: readonly Field[] = [
   { name: 'swapped_bytes', value: (p, ps) => p.swappedPages * ps },
   { name: 'anonymous_bytes', value: (p, ps) => p.anonPages * ps },
   { name: 'zero_filled_bytes', value: (p, ps) => p.zeroPages * ps },
-  { name: 'dup_within_bytes', value: (p, ps) => p.dupWithinProcess * ps },
-  { name: 'dup_across_bytes', value: (p, ps) => p.dupAcrossProcesses * ps },
+  // Duplicates are shared out among mappings, in fractions of a page: to the byte here.
+  { name: 'dup_within_bytes', value: (p, ps) => Math.round(p.dupWithinProcess * ps) },
+  { name: 'dup_across_bytes', value: (p, ps) => Math.round(p.dupAcrossProcesses * ps) },
   { name: 'ram_freed_bytes', value: (p) => p.ramFreedBytes },
   { name: 'ksm_merging_pages', value: (p) => p.ksm_merging_pages },
   { name: 'ksm_zero_pages', value: (p) => p.ksm_zero_pages },
@@ -30,4 +31,5 @@ export const PROCESS_FIELDS: readonly Field[] = [
   { name: 'ksm_process_profit', value: (p) => p.ksm_process_profit },
   { name: 'mergeable_now', value: (p) => p.mergeableNow },
   { name: 'ram_freed_today_bytes', value: (p) => p.mergeableNowScope.ramFreedBytes },
+  { name: 'already_shared_bytes', value: (p, ps) => Math.round(p.alreadySharedPages * ps) },
 ];

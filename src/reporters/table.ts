@@ -60,11 +60,12 @@ export function renderTable(report: Report, opts: TableOptions = {}): string {
     { header: 'zero-filled', align: 'right', drop: 1 },
     { header: 'dup within', align: 'right', drop: 3 },
     { header: 'dup across', align: 'right', drop: 4 },
+    { header: 'already shared', align: 'right', drop: 0 },
     { header: 'KSM frees', align: 'right' },
   ];
   const kindRows = report.byKind
     .filter((k) => k.virtualPages !== 0 || k.residentPages !== 0)
-    .map((k) => [k.label, bytes(k.virtualPages, ps), bytes(k.residentPages, ps), bytes(k.zeroPages, ps), bytes(k.dupWithinProcess, ps), bytes(k.dupAcrossProcesses, ps), bytes(k.ksmSaveablePages, ps)]);
+    .map((k) => [k.label, bytes(k.virtualPages, ps), bytes(k.residentPages, ps), bytes(k.zeroPages, ps), bytes(k.dupWithinProcess, ps), bytes(k.dupAcrossProcesses, ps), bytes(k.alreadySharedPages, ps), bytes(k.ksmSaveablePages, ps)]);
   say('By mapping type');
   const kinds = renderColumns(kindColumns, kindRows, { width, ascii });
   out.push(...kinds.lines);
@@ -89,6 +90,7 @@ export function renderTable(report: Report, opts: TableOptions = {}): string {
     { header: 'anonymous', align: 'right', drop: 2, cell: (p) => bytes(p.anonPages, ps), total: (r) => bytes(sumOf(r, (p) => p.anonPages), ps) },
     { header: 'dup within', align: 'right', drop: 3, cell: (p) => bytes(p.dupWithinProcess, ps) },
     { header: 'dup across', align: 'right', drop: 4, cell: (p) => bytes(p.dupAcrossProcesses, ps) },
+    { header: 'already shared', align: 'right', drop: 0, cell: (p) => bytes(p.alreadySharedPages, ps), total: (r) => bytes(sumOf(r, (p) => p.alreadySharedPages), ps) },
     { header: 'KSM frees', align: 'right', cell: (p) => formatBytes(p.ramFreedBytes), total: (r) => formatBytes(sumOf(r, (p) => p.ramFreedBytes)) },
     { header: 'ksm_merging_pages', align: 'right', drop: 1, cell: (p) => formatCount(p.ksm_merging_pages), total: (r) => formatCount(sumOf(r, (p) => p.ksm_merging_pages)) },
   ];

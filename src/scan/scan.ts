@@ -5,7 +5,7 @@ import type { PhysicalPages } from '../physical/physical-pages.js';
 import { createPageBatch } from '../source/memory-source.js';
 import { KIND_INDEX, MAPPING_KINDS, pageKind } from '../source/mapping-kind.js';
 import { zeroPageHash, type PageHasher } from '../hash/page-hasher.js';
-import { PageIndex, MAX_PROCESSES } from '../index/page-index.js';
+import { PageIndex, MAX_PROCESSES, metaKind } from '../index/page-index.js';
 import { IndexWriter } from '../index/index-writer.js';
 import type { ModelResult } from '../analysis/model-result.js';
 import { chooseEngine, type Engine } from '../engine/choose-engine.js';
@@ -188,8 +188,7 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
       entry.regions.push(scannedRegion);
       try {
         const tally = source.scanRegion(region, sink, batch);
-        const kind = KIND_INDEX[pageKind(region.kind, true)];
-        entry.virtualPagesByKind[kind] = (entry.virtualPagesByKind[kind] as number) + tally.virtualPages;
+        addVirtualPages(entry.virtualPagesByKind, region, tally, index, before);
         entry.swappedPages += tally.swappedPages;
         scannedRegion.virtualPages = tally.virtualPages;
         scannedRegion.swappedPages = tally.swappedPages;
@@ -222,6 +221,26 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
   }
   opts.progress?.finish();
   return { index, sources: scanned, skipped, warnings, domains, zeroHash, engine, hasher, pageSize, scannedBytes, began, regionsAt, readAt: performance.now() };
+}
+
+/**
+ * A region's virtual size, counted under the kinds its pages are counted under (a page's kind,
+ * src/source/mapping-kind.ts pageKind): in a private file mapping, the pages written (CoW),
+ * resident or swapped, are private file copies, and the rest, in the page cache or not yet
+ * read, file pages. So each kind's virtual size holds its resident pages.
+ */
+function addVirtualPages(into: Float64Array, region: SourceRegion, tally: { virtualPages: number; swappedPages: number }, index: PageIndex, from: number): void {
+  const copyKind = KIND_INDEX[pageKind(region.kind, true)];
+  const baseKind = KIND_INDEX[pageKind(region.kind, false)];
+  let copies = tally.virtualPages;
+  if (copyKind !== baseKind) {
+    let resident = 0;
+    for (let r = from; r < index.length; r++) if (metaKind(index.meta[r] as number) === copyKind) resident++;
+    // Only anonymous pages are swapped: page-cache pages are dropped and read again.
+    copies = Math.min(tally.virtualPages, resident + tally.swappedPages);
+    into[baseKind] = (into[baseKind] as number) + tally.virtualPages - copies;
+  }
+  into[copyKind] = (into[copyKind] as number) + copies;
 }
 
 /** Sorts the index and runs the KSM model over it. */

@@ -107,7 +107,7 @@ describe('report mixes sources', () => {
     // Each row says which file it comes from, as given.
     expect(report.processes.map((p) => p.file).sort()).toEqual([sample, snapFile, null].sort());
     // The live process repeats the snapshot's 64 pages: duplicates across the two sources
-    // (counted on whichever side comes second in frame order).
+    // (half a page on each side: docs/estimate.md, section 9).
     const across = report.processes.filter((p) => p.origin !== 'core').reduce((n, p) => n + p.dupAcrossProcesses, 0);
     expect(across).toBeGreaterThanOrEqual(64);
     expect(report.caveats.join(' ')).toMatch(/content-only upper bound/);
