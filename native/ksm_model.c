@@ -29,11 +29,11 @@ static inline uint32_t m_kind(uint32_t m) { return (m >> META_KIND_SHIFT) & META
 static inline uint64_t m_pfn(uint32_t m, uint32_t lo) { return ((uint64_t)(m >> META_DOMAIN_SHIFT) << 32) | lo; }
 
 typedef struct {
-  double *distinct, *naive;
+  double *distinct, *naive, *huge_resident;
   double *kind_resident, *kind_zero, *kind_zero_page, *kind_within, *kind_across;
   double *proc_resident, *proc_anon, *proc_zero, *proc_within, *proc_across;
   struct {
-    double *scalars; /* ramFreed, pagesShared, pagesSharing, ksmZeroPages, pagesUnshared, rmapItems */
+    double *scalars; /* ramFreed, pagesShared, pagesSharing, ksmZeroPages, pagesUnshared, rmapItems, ramFreedHuge */
     double *merging, *zero_pages, *rmap, *ram_freed, *freed_by_kind;
   } scope[SCOPES];
 } counters_t;
@@ -47,6 +47,7 @@ static void counters_map(counters_t *c, double *base, uint32_t kinds, uint32_t p
   double *p = base;
   c->distinct = p++;
   c->naive = p++;
+  c->huge_resident = p++;
   c->kind_resident = p; p += kinds;
   c->kind_zero = p; p += kinds;
   c->kind_zero_page = p; p += kinds;
@@ -158,6 +159,7 @@ static void free_frames(counters_t *c, int s, const input_t *in, scratch_t *x, u
     c->scope[s].ram_freed[m_proc(m)] += 1;
     c->scope[s].freed_by_kind[m_kind(m)] += 1;
     c->scope[s].scalars[SCOPE_RAM_FREED] += 1;
+    if (m & META_HUGE) c->scope[s].scalars[SCOPE_RAM_FREED_HUGE] += 1;
   }
 }
 
@@ -169,6 +171,7 @@ static int content(counters_t *c, const input_t *in, scratch_t *x, uint32_t a, u
     c->kind_resident[k] += 1;
     c->proc_resident[p] += 1;
     if (m & META_ANON) c->proc_anon[p] += 1;
+    if (m & META_HUGE) *c->huge_resident += 1;
     if (is_zero) {
       c->kind_zero[k] += 1;
       c->proc_zero[p] += 1;
@@ -310,6 +313,8 @@ napi_value ksm_model_pass(napi_env env, napi_callback_info info) {
   in.use_zero_pages = opt_bool(&o, "useZeroPages");
   in.max_page_sharing = opt_u32(&o, "maxPageSharing");
   uint32_t physical = opt_bool(&o, "physical");
+  /* Hand the zero-filled content back to JavaScript (huge page splits free some of it uncounted). */
+  uint32_t defer_zero = opt_bool(&o, "deferZero");
   double *counters = opt_typed(&o, "counters", napi_float64_array, "a Float64Array", &l_c);
   uint32_t *deferred = opt_typed(&o, "deferred", napi_uint32_array, "a Uint32Array", &l_d);
   const int32_t *domain_files = opt_typed(&o, "domainFiles", napi_int32_array, "an Int32Array", &l_f);
@@ -350,6 +355,7 @@ napi_value ksm_model_pass(napi_env env, napi_callback_info info) {
       c.kind_resident[k] += 1;
       c.proc_resident[p] += 1;
       if (m & META_ANON) c.proc_anon[p] += 1;
+      if (m & META_HUGE) *c.huge_resident += 1;
       if (!(m & META_ZERO_PFN)) {
         if ((m & (META_ANON | META_COMPATIBLE)) == (META_ANON | META_COMPATIBLE)) {
           lonely[0] += 1;
@@ -360,6 +366,11 @@ napi_value ksm_model_pass(napi_env env, napi_callback_info info) {
           c.scope[1].rmap[p] += 1;
         }
       }
+    } else if (is_zero && defer_zero) {
+      if (nd == max_pairs) break;
+      deferred[2 * nd] = a;
+      deferred[2 * nd + 1] = b;
+      nd++;
     } else if (physical && needs_physical(mt, in.pl, a, b)) {
       if (answerable(domain_files, mt, a, b)) {
         if (content(&c, &in, &x, a, b, is_zero, &ph) != 0) goto oom;

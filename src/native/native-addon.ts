@@ -16,7 +16,7 @@ export interface SmapsTable {
  * The version of the addon's interface (SAMEPAGE_NATIVE_ABI in native/shared_constants.h): an
  * addon built from other sources (a pull without `npm ci`) is not used.
  */
-export const NATIVE_ABI = 4;
+export const NATIVE_ABI = 5;
 
 /** The index's four arrays, as PageIndex has them: the records the addon reads and writes. */
 export interface NativeIndexArrays {
@@ -87,6 +87,8 @@ export interface ModelPassOptions {
    * (a mapcount of 0, not a KSM page, as PhysicalDomains says). PhysicalDomains.domainFiles().
    */
   domainFiles: Int32Array;
+  /** Hand the zero-filled content back in `deferred` (huge page splits free part of it uncounted). */
+  deferZero: boolean;
 }
 
 /** What measureSharing takes (pass 1 needs the first three arrays, pass 2 the last two). */

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { META_ANON, META_COMPATIBLE, META_EXCLUSIVE, META_MERGEABLE_NOW, META_NO_PHYS, META_ZERO_PFN, PageIndex, packMeta } from '../../src/index/page-index.js';
+import { META_ANON, META_COMPATIBLE, META_EXCLUSIVE, META_HUGE, META_MERGEABLE_NOW, META_NO_PHYS, META_ZERO_PFN, PageIndex, packMeta } from '../../src/index/page-index.js';
 import { runKsmModelInJs } from '../../src/analysis/js-model.js';
 import type { ModelOptions } from '../../src/analysis/model-result.js';
 import { ENGINES, REFERENCE_ENGINE } from '../support/engines.js';
@@ -80,6 +80,8 @@ function randomIndex(seed: number, contents: number, processes: number): PageInd
     const hi = zero ? ZERO.hi : next();
     const lo = zero ? ZERO.lo : next();
     let frame = pfn++;
+    // A third of the frames sit in huge pages (frame id / 512 names the huge page).
+    let huge = frame % 3 === 0 ? META_HUGE : 0;
     for (let k = 0; k < copies; k++) {
       const shape = next() % 100;
       let flags = 0;
@@ -88,22 +90,23 @@ function randomIndex(seed: number, contents: number, processes: number): PageInd
       if (next() % 3 === 0) flags |= META_MERGEABLE_NOW;
       if (shape < 8) {
         // Another mapping of the previous frame (fork): not exclusive.
-        push(hi, lo, packMeta(next() % processes, next() % MAPPING_KINDS.length, flags, frame), frame);
+        push(hi, lo, packMeta(next() % processes, next() % MAPPING_KINDS.length, flags | huge, frame), frame);
       } else if (shape < 10) {
         // The previous frame again, yet marked exclusive (its mapcount changed between two
         // pagemap reads): the frame is met twice, so the kernel must still be asked.
-        push(hi, lo, packMeta(next() % processes, next() % MAPPING_KINDS.length, flags | META_EXCLUSIVE, frame), frame);
+        push(hi, lo, packMeta(next() % processes, next() % MAPPING_KINDS.length, flags | META_EXCLUSIVE | huge, frame), frame);
       } else if (shape < 12) {
         push(hi, lo, packMeta(next() % processes, next() % MAPPING_KINDS.length, flags | META_NO_PHYS, 0), 0);
       } else if (shape < 14) {
         push(hi, lo, packMeta(next() % processes, next() % MAPPING_KINDS.length, flags | META_ZERO_PFN, 7), 7);
       } else {
         frame = pfn++;
+        huge = frame % 3 === 0 ? META_HUGE : 0;
         // A frame mapped once, or (rarely) one the kernel would call shared with nothing else seen.
         const exclusive = next() % 20 !== 0 ? META_EXCLUSIVE : 0;
         const domain = next() % 3;
         const id = domain * 0x1_0000_0000 + frame;
-        push(hi, lo, packMeta(next() % processes, next() % MAPPING_KINDS.length, flags | exclusive, id), id);
+        push(hi, lo, packMeta(next() % processes, next() % MAPPING_KINDS.length, flags | exclusive | huge, id), id);
       }
     }
   }
@@ -120,6 +123,9 @@ describe.each(ENGINES)('the %s engine\'s KSM model', (_engineName, engine) => {
     ['max_page_sharing 2^32 + 1', { maxPageSharing: 2 ** 32 + 1 }],
     ['no physical information', { physical: null }],
     ['use_zero_pages, no physical information', { useZeroPages: true, physical: null }],
+    ['splits free zero-filled subpages', { thpSplit: 'zero-subpages-freed' }],
+    ['splits free zero-filled subpages, use_zero_pages', { thpSplit: 'zero-subpages-freed', useZeroPages: true }],
+    ['splits free zero-filled subpages, no physical information', { thpSplit: 'zero-subpages-freed', physical: null }],
   ];
   it.each(cases)('equals the JavaScript model: %s', (_name, over) => {
     for (const seed of [1, 2, 3]) {
@@ -128,6 +134,8 @@ describe.each(ENGINES)('the %s engine\'s KSM model', (_engineName, engine) => {
       const opts: ModelOptions = { processCount: processes, useZeroPages: false, maxPageSharing: 256, zeroHash: ZERO, physical: fakeKernel, ...over };
       const reference = runKsmModelInJs(index, opts);
       expect(reference.scopes[0]?.pagesSharing).toBeGreaterThan(0);
+      expect(reference.scopes[0]?.hugePagesSplit).toBeGreaterThan(0);
+      if (opts.thpSplit === 'zero-subpages-freed') expect(reference.scopes[0]?.zeroSubpagesFreedBySplit).toBeGreaterThan(0);
       expect(engine.runModel(index, opts)).toEqual(reference);
     }
   });
@@ -138,6 +146,7 @@ describe.each(ENGINES)('the %s engine\'s KSM model', (_engineName, engine) => {
     ['defaults', {}],
     ['use_zero_pages', { useZeroPages: true }],
     ['max_page_sharing 2', { maxPageSharing: 2 }],
+    ['splits free zero-filled subpages', { thpSplit: 'zero-subpages-freed' }],
   ];
   it.each(fileCases)('equals the JavaScript model with the kernel read from files: %s', (_name, over) => {
     for (const seed of [1, 2, 3]) {
