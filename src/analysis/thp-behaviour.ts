@@ -23,6 +23,12 @@ export interface ThpBehaviour {
   verified: boolean;
 }
 
+/** What a scan knows of transparent huge pages, and how their split is modelled. */
+export interface ThpKnowledge extends ThpBehaviour {
+  /** Some source could tell pages in huge pages apart (kpageflags, or a snapshot that recorded it). */
+  hugePagesKnown: boolean;
+}
+
 /** Kernel series whose THP handling under KSM was measured against the estimate (docs/estimate.md). */
 export const VERIFIED_THP_KERNELS: readonly string[] = ['6.18'];
 
