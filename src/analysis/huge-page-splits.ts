@@ -33,6 +33,10 @@ export function findHugePageSplits(index: PageIndex, opts: ModelOptions): HugePa
   const mt = index.meta;
   const pl = index.pfnLo;
   const n = index.length;
+  // Most scans know of no huge page (no root, cores): one tight look, then nothing.
+  let anyHuge = false;
+  for (let r = 0; r < n && !anyHuge; r++) anyHuge = ((mt[r] as number) & META_HUGE) !== 0;
+  if (!anyHuge) return splits;
   const { hi: zHi, lo: zLo } = opts.zeroHash;
   for (let a = 0; a < n; ) {
     const h1 = hh[a] as number;
