@@ -29,11 +29,11 @@ static inline uint32_t m_kind(uint32_t m) { return (m >> META_KIND_SHIFT) & META
 static inline uint64_t m_pfn(uint32_t m, uint32_t lo) { return ((uint64_t)(m >> META_DOMAIN_SHIFT) << 32) | lo; }
 
 typedef struct {
-  double *distinct, *naive;
+  double *distinct, *naive, *huge_resident;
   double *kind_resident, *kind_zero, *kind_zero_page, *kind_within, *kind_across, *kind_shared;
   double *proc_resident, *proc_anon, *proc_zero, *proc_within, *proc_across, *proc_shared;
   struct {
-    double *scalars; /* ramFreed, pagesShared, pagesSharing, ksmZeroPages, pagesUnshared, rmapItems */
+    double *scalars; /* ramFreed, pagesShared, pagesSharing, ksmZeroPages, pagesUnshared, rmapItems, ramFreedHuge */
     double *merging, *zero_pages, *rmap, *ram_freed, *freed_by_kind;
   } scope[SCOPES];
 } counters_t;
@@ -47,6 +47,7 @@ static void counters_map(counters_t *c, double *base, uint32_t kinds, uint32_t p
   double *p = base;
   c->distinct = p++;
   c->naive = p++;
+  c->huge_resident = p++;
   c->kind_resident = p; p += kinds;
   c->kind_zero = p; p += kinds;
   c->kind_zero_page = p; p += kinds;
@@ -74,7 +75,7 @@ static void counters_map(counters_t *c, double *base, uint32_t kinds, uint32_t p
  * start, how many there are, whether all are exclusive, and the kernel's answer once asked.
  */
 typedef struct {
-  uint32_t *records, *frame_maps;
+  uint32_t *records, *frame_first, *frame_maps;
   uint64_t *frame_id;
   double *weight; /* per record of the content: 1 / mappings of its frame */
   uint8_t *frame_state; /* 1: every mapping exclusive; 2: no physical information; 0: ask */
@@ -98,6 +99,7 @@ static int scratch_reserve(scratch_t *s, size_t n) {
     s->field = p;                                               \
   } while (0)
   GROW(records, cap);
+  GROW(frame_first, cap + 1);
   GROW(weight, cap);
   GROW(frame_maps, cap);
   GROW(frame_id, cap);
@@ -115,6 +117,7 @@ static void scratch_free(scratch_t *s) {
   free(s->share_count);
   free(s->touched);
   free(s->records);
+  free(s->frame_first);
   free(s->weight);
   free(s->frame_maps);
   free(s->frame_id);
@@ -181,7 +184,12 @@ static void split_equally(const input_t *in, scratch_t *x, uint32_t count, doubl
 /* Unpinned frames beyond `keep` of them are freed, split equally among the `merging` mappings that merge. */
 static void free_frames(counters_t *c, int s, const input_t *in, scratch_t *x, uint32_t frames, uint32_t keep, uint32_t merging, const physical_t *ph) {
   uint32_t unpinned = 0;
-  for (uint32_t i = 0; i < frames; i++) unpinned += pinned(ph, x, i) ? 0 : 1;
+  for (uint32_t i = 0; i < frames; i++) {
+    if (pinned(ph, x, i)) continue;
+    /* The frames kept are the first unpinned ones; the others are freed (the huge-page figure). */
+    if (unpinned++ < keep) continue;
+    if (in->mt[x->records[x->frame_first[i]]] & META_HUGE) c->scope[s].scalars[SCOPE_RAM_FREED_HUGE] += 1;
+  }
   uint32_t freed = unpinned > keep ? unpinned - keep : 0;
   c->scope[s].scalars[SCOPE_RAM_FREED] += freed;
   if (freed > 0 && merging > 0) split_equally(in, x, merging, (double)freed, c->scope[s].ram_freed, c->scope[s].freed_by_kind);
@@ -251,6 +259,7 @@ static int content(counters_t *c, const input_t *in, scratch_t *x, uint32_t a, u
     c->kind_resident[k] += 1;
     c->proc_resident[p] += 1;
     if (m & META_ANON) c->proc_anon[p] += 1;
+    if (m & META_HUGE) *c->huge_resident += 1;
     if (is_zero) {
       c->kind_zero[k] += 1;
       c->proc_zero[p] += 1;
@@ -274,6 +283,7 @@ static int content(counters_t *c, const input_t *in, scratch_t *x, uint32_t a, u
       int no_phys = (m & META_NO_PHYS) != 0;
       /* Without physical information every mapping counts as its own frame: an upper bound. */
       if (no_phys || D == 0 || pfn != last) {
+        x->frame_first[D] = M;
         x->frame_maps[D] = 0;
         x->frame_id[D] = pfn;
         x->frame_state[D] = no_phys ? 2 : 1;
@@ -376,6 +386,8 @@ napi_value ksm_model_pass(napi_env env, napi_callback_info info) {
   in.use_zero_pages = opt_bool(&o, "useZeroPages");
   in.max_page_sharing = opt_u32(&o, "maxPageSharing");
   uint32_t physical = opt_bool(&o, "physical");
+  /* Hand the zero-filled content back to JavaScript (huge page splits free some of it uncounted). */
+  uint32_t defer_zero = opt_bool(&o, "deferZero");
   double *counters = opt_typed(&o, "counters", napi_float64_array, "a Float64Array", &l_c);
   uint32_t *deferred = opt_typed(&o, "deferred", napi_uint32_array, "a Uint32Array", &l_d);
   const int32_t *domain_files = opt_typed(&o, "domainFiles", napi_int32_array, "an Int32Array", &l_f);
@@ -419,6 +431,7 @@ napi_value ksm_model_pass(napi_env env, napi_callback_info info) {
       c.kind_resident[k] += 1;
       c.proc_resident[p] += 1;
       if (m & META_ANON) c.proc_anon[p] += 1;
+      if (m & META_HUGE) *c.huge_resident += 1;
       if (!(m & META_ZERO_PFN)) {
         if ((m & (META_ANON | META_COMPATIBLE)) == (META_ANON | META_COMPATIBLE)) {
           lonely[0] += 1;
@@ -429,6 +442,11 @@ napi_value ksm_model_pass(napi_env env, napi_callback_info info) {
           c.scope[1].rmap[p] += 1;
         }
       }
+    } else if (is_zero && defer_zero) {
+      if (nd == max_pairs) break;
+      deferred[2 * nd] = a;
+      deferred[2 * nd + 1] = b;
+      nd++;
     } else if (physical && needs_physical(mt, in.pl, a, b)) {
       if (answerable(domain_files, mt, a, b)) {
         if (content(&c, &in, &x, a, b, is_zero, &ph) != 0) goto oom;

@@ -14,13 +14,14 @@
 #define SAMEPAGE_NATIVE_ABI 5
 
 /*
- * The index's meta word (src/index/page-index.ts): bits 0-15 the process, 16-19 the mapping
- * kind, 20-25 the META_* flags, 26-31 the physical domain, which with pfnLo makes a frame id,
+ * The index's meta word (src/index/page-index.ts): bits 0-15 the process, 16-18 the mapping
+ * kind, 19 META_HUGE, 20-25 the META_* flags, 26-31 the physical domain, which with pfnLo makes a frame id,
  * domain x 2^32 + PFN.
  */
 #define META_PROCESS_MASK 0xffffu      /* metaProcess() */
 #define META_KIND_SHIFT 16             /* metaKind() */
-#define META_KIND_MASK 0xfu            /* metaKind() */
+#define META_KIND_MASK 0x7u            /* META_KIND_MASK */
+#define META_HUGE (1u << 19)           /* META_HUGE: a subpage of a transparent huge page */
 #define META_ANON (1u << 20)           /* META_ANON */
 #define META_EXCLUSIVE (1u << 21)      /* META_EXCLUSIVE */
 #define META_COMPATIBLE (1u << 22)     /* META_COMPATIBLE */
@@ -40,6 +41,7 @@
 
 /* /proc/kpageflags (src/physical/physical-pages.ts). */
 #define KPF_KSM 21 /* KPF_KSM */
+#define HUGE_PAGE_FRAMES 512 /* HUGE_PAGE_FRAMES: subpages of a PMD-mapped huge page */
 
 /*
  * /proc/PID/pagemap, as bits of the 64-bit entry; src/live/pagemap.ts has them as bits of the
@@ -53,12 +55,12 @@
 
 /*
  * The model pass's counters (src/analysis/native-model.ts): one Float64Array of, in order,
- * COUNTERS_HEAD numbers (distinct contents, naive duplicates), COUNTERS_PER_KIND arrays of
+ * COUNTERS_HEAD numbers (distinct contents, naive duplicates, resident pages in huge pages), COUNTERS_PER_KIND arrays of
  * `kinds`, COUNTERS_PER_PROCESS arrays of `processes`, then per scope (COUNTER_SCOPES of them)
  * SCOPE_SCALARS numbers at the SCOPE_* offsets, SCOPE_COUNTERS_PER_PROCESS arrays of
  * `processes` and SCOPE_COUNTERS_PER_KIND arrays of `kinds`.
  */
-#define COUNTERS_HEAD 2
+#define COUNTERS_HEAD 3
 #define COUNTERS_PER_KIND 6    /* resident, zero, zero page mapped, within, across, already shared */
 #define COUNTERS_PER_PROCESS 6 /* resident, anon, zero, within, across, already shared */
 #define COUNTER_SCOPES 2       /* SCOPES of src/analysis/model-result.ts */
@@ -68,7 +70,8 @@
 #define SCOPE_KSM_ZERO_PAGES 3
 #define SCOPE_PAGES_UNSHARED 4
 #define SCOPE_RMAP_ITEMS 5
-#define SCOPE_SCALARS 6
+#define SCOPE_RAM_FREED_HUGE 6 /* of RAM freed, frames in huge pages */
+#define SCOPE_SCALARS 7
 #define SCOPE_COUNTERS_PER_PROCESS 4 /* merging, zero pages, rmap items, RAM freed */
 #define SCOPE_COUNTERS_PER_KIND 1    /* RAM freed */
 

@@ -2,6 +2,7 @@ import {
   META_ANON,
   META_COMPATIBLE,
   META_EXCLUSIVE,
+  META_HUGE,
   META_MERGEABLE_NOW,
   META_NO_PHYS,
   META_ZERO_PFN,
@@ -12,6 +13,7 @@ import {
 } from '../index/page-index.js';
 import type { PhysicalPages } from '../physical/physical-pages.js';
 import { MAPPING_KINDS } from '../source/mapping-kind.js';
+import { HugePageSplits, findHugePageSplits } from './huge-page-splits.js';
 import { SCOPES, emptyResult, f64, type ContentResult, type ModelOptions, type ModelResult, type ScopeResult } from './model-result.js';
 
 // The KSM model in JavaScript: the reference every other model is held equal to
@@ -27,7 +29,8 @@ import { SCOPES, emptyResult, f64, type ContentResult, type ModelOptions, type M
 export function runKsmModelInJs(index: PageIndex, opts: ModelOptions): ModelResult {
   const { content, scopes } = emptyResult(opts.processCount);
   const [all, now] = scopes as [ScopeResult, ScopeResult];
-  const groups = new ContentGroups(index, opts, content, scopes);
+  const splits = findHugePageSplits(index, opts);
+  const groups = new ContentGroups(index, opts, content, scopes, splits);
 
   const hh = index.hashHi;
   const hl = index.hashLo;
@@ -46,6 +49,7 @@ export function runKsmModelInJs(index: PageIndex, opts: ModelOptions): ModelResu
   let lonelyAll = 0;
   let lonelyNow = 0;
   let distinct = 0;
+  let hugeResident = 0;
 
   for (let a = 0; a < n; distinct++) {
     const h1 = hh[a] as number;
@@ -63,6 +67,7 @@ export function runKsmModelInJs(index: PageIndex, opts: ModelOptions): ModelResu
     kindResident[k] = (kindResident[k] as number) + 1;
     procResident[p] = (procResident[p] as number) + 1;
     if ((m & META_ANON) !== 0) procAnon[p] = (procAnon[p] as number) + 1;
+    if ((m & META_HUGE) !== 0) hugeResident++;
     if ((m & META_ZERO_PFN) === 0) {
       if ((m & needAll) === needAll) {
         lonelyAll++;
@@ -81,6 +86,8 @@ export function runKsmModelInJs(index: PageIndex, opts: ModelOptions): ModelResu
   now.pagesUnshared += lonelyNow;
   content.distinctContents = distinct;
   content.naiveDuplicatePages = groups.naiveDuplicates;
+  content.hugeResidentPages += hugeResident;
+  scopes.forEach((scope, s) => (scope.hugePagesSplit = (splits.byScope[s] as Set<number>).size));
   return { content, scopes };
 }
 
@@ -101,6 +108,7 @@ export class ContentGroups {
     private readonly opts: ModelOptions,
     private readonly content: ContentResult,
     private readonly scopes: ScopeResult[],
+    private readonly splits: HugePageSplits = new HugePageSplits(),
   ) {
     const procs = Math.max(1, opts.processCount);
     this.hold = new Float64Array(procs);
@@ -124,6 +132,7 @@ export class ContentGroups {
       byKind.resident[k] = (byKind.resident[k] as number) + 1;
       byProcess.resident[p] = (byProcess.resident[p] as number) + 1;
       if ((m & META_ANON) !== 0) byProcess.anon[p] = (byProcess.anon[p] as number) + 1;
+      if ((m & META_HUGE) !== 0) this.content.hugeResidentPages++;
       if (isZero) {
         byKind.zero[k] = (byKind.zero[k] as number) + 1;
         byProcess.zero[p] = (byProcess.zero[p] as number) + 1;
@@ -136,9 +145,15 @@ export class ContentGroups {
     }
 
     const frames = this.frames;
+    // Since 6.12 the split of a huge page frees its zero-filled subpages before KSM can count them.
+    const splitFrees = isZero && this.opts.thpSplit === 'zero-subpages-freed' && this.splits.any;
     for (let s = 0; s < SCOPES.length; s++) {
       const need = META_ANON | (SCOPES[s] as { vmaFlag: number }).vmaFlag;
       const out = this.scopes[s] as ScopeResult;
+      if (splitFrees) {
+        this.zeroGroupWithSplits(a, b, s, need, out);
+        continue;
+      }
       if (b - a === 1 && !(isZero && this.opts.useZeroPages)) {
         // A zero-filled page seen once: tracked by KSM if eligible, never merged.
         const m = mt[a] as number;
@@ -229,6 +244,40 @@ export class ContentGroups {
       byKind.dupAcross[k] = (byKind.dupAcross[k] as number) + w * (acrossPerWeight[p] as number);
     }
     for (let i = 0; i < touchedCount; i++) hold[touched[i] as number] = 0;
+  }
+
+  /**
+   * The zero-filled content in scope s when splits free zero-filled subpages: each subpage of a
+   * huge page that splits is freed once, uncounted by KSM; the other mappings go to KSM as usual.
+   */
+  private zeroGroupWithSplits(a: number, b: number, s: number, need: number, out: ScopeResult): void {
+    const mt = this.index.meta;
+    const pl = this.index.pfnLo;
+    const frames = this.frames;
+    frames.clear();
+    let lastFreed = -1;
+    for (let r = a; r < b; r++) {
+      const m = mt[r] as number;
+      if ((m & META_ANON) !== 0 && this.splits.splits(s, m, pl[r] as number)) {
+        const frame = metaPfn(m, pl[r] as number);
+        if (frame === lastFreed) continue;
+        lastFreed = frame;
+        const p = metaProcess(m);
+        const k = metaKind(m);
+        out.zeroSubpagesFreedBySplit++;
+        out.ramFreedPages++;
+        out.ramFreedHugePages++;
+        out.perProcess.ramFreedPages[p] = (out.perProcess.ramFreedPages[p] as number) + 1;
+        out.ramFreedByKind[k] = (out.ramFreedByKind[k] as number) + 1;
+        continue;
+      }
+      if ((m & need) !== need || (m & META_ZERO_PFN) !== 0) continue;
+      const pfn = metaPfn(m, pl[r] as number);
+      const noPhys = (m & META_NO_PHYS) !== 0;
+      if (noPhys || frames.length === 0 || frames.lastPfn() !== pfn) frames.addFrame(pfn, noPhys);
+      frames.addMapping(r, (m & META_EXCLUSIVE) !== 0);
+    }
+    if (frames.length > 0) applyKsm(out, frames, true, mt, this.opts, this.shares);
   }
 
   private weightsFor(n: number): Float64Array {
@@ -348,7 +397,13 @@ function countByProcess(into: Float64Array, records: Int32Array, limit: number, 
  */
 function freeFrames(out: ScopeResult, frames: FrameRuns, keepUnpinned: number, merging: number, mt: Uint32Array, physical: PhysicalPages | null, shares: EqualShares): void {
   let unpinned = 0;
-  for (let i = 0; i < frames.length; i++) if (!frames.pinned(i, physical)) unpinned++;
+  for (let i = 0; i < frames.length; i++) {
+    if (frames.pinned(i, physical)) continue;
+    // The frames kept are the first unpinned ones; the others are freed (for the huge-page figure).
+    if (unpinned++ < keepUnpinned) continue;
+    const m = mt[frames.records[frames.firstMapping[i] as number] as number] as number;
+    if ((m & META_HUGE) !== 0) out.ramFreedHugePages++;
+  }
   const freed = unpinned > keepUnpinned ? unpinned - keepUnpinned : 0;
   out.ramFreedPages += freed;
   if (freed > 0 && merging > 0) shares.split(frames.records, merging, freed, mt, out.perProcess.ramFreedPages, out.ramFreedByKind);
@@ -362,6 +417,8 @@ class FrameRuns {
   length = 0;
   recordCount = 0;
   pfn = new Float64Array(64);
+  /** Index into records of the frame's first mapping. */
+  firstMapping = new Int32Array(64);
   mappings = new Int32Array(64);
   /** 1: every mapping is exclusive (mapcount 1). 2: no physical info. 0: ask the kernel. */
   private state = new Uint8Array(64);
@@ -382,6 +439,7 @@ class FrameRuns {
     if (this.length === this.pfn.length) this.growFrames();
     const i = this.length++;
     this.pfn[i] = pfn;
+    this.firstMapping[i] = this.recordCount;
     this.mappings[i] = 0;
     this.state[i] = noPhys ? 2 : 1;
     this.pinnedCache[i] = -1;
@@ -417,6 +475,7 @@ class FrameRuns {
       return b;
     };
     this.pfn = grow(this.pfn, new Float64Array(size));
+    this.firstMapping = grow(this.firstMapping, new Int32Array(size));
     this.mappings = grow(this.mappings, new Int32Array(size));
     this.state = grow(this.state, new Uint8Array(size));
     this.pinnedCache = grow(this.pinnedCache, new Int8Array(size));

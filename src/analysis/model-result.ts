@@ -1,6 +1,7 @@
 import type { PhysicalPages } from '../physical/physical-pages.js';
 import { META_COMPATIBLE, META_MERGEABLE_NOW } from '../index/page-index.js';
 import { MAPPING_KINDS } from '../source/mapping-kind.js';
+import type { ThpSplitBehaviour } from './thp-behaviour.js';
 
 // What the KSM model answers: the result types both models (src/analysis/js-model.ts and the
 // native pass driven by src/analysis/native-model.ts) count into, and their empty start.
@@ -23,6 +24,8 @@ export interface ModelOptions {
   zeroHash: { hi: number; lo: number };
   /** The kernel's view of physical frames (live and root only): mapcounts and KSM pages. */
   physical: PhysicalPages | null;
+  /** What a huge page's split does with its zero-filled subpages (src/analysis/thp-behaviour.ts); absent: kept. */
+  thpSplit?: ThpSplitBehaviour;
 }
 
 export interface ScopeResult {
@@ -41,6 +44,12 @@ export interface ScopeResult {
   perProcess: { mergingPages: Float64Array; zeroPages: Float64Array; rmapItems: Float64Array; ramFreedPages: Float64Array };
   /** RAM freed, split as perProcess.ramFreedPages is, by mapping kind of the merging mappings. */
   ramFreedByKind: Float64Array;
+  /** Of ramFreedPages: frames that sat in transparent huge pages (META_HUGE). */
+  ramFreedHugePages: number;
+  /** Huge pages KSM splits because it merges one of their subpages. */
+  hugePagesSplit: number;
+  /** Zero-filled subpages those splits free without KSM counting them ('zero-subpages-freed'): in ramFreedPages only. */
+  zeroSubpagesFreedBySplit: number;
 }
 
 export interface ContentResult {
@@ -53,6 +62,8 @@ export interface ContentResult {
   byKind: { resident: Float64Array; zero: Float64Array; zeroPageMapped: Float64Array; dupWithin: Float64Array; dupAcross: Float64Array; alreadyShared: Float64Array };
   byProcess: { resident: Float64Array; anon: Float64Array; zero: Float64Array; dupWithin: Float64Array; dupAcross: Float64Array; alreadyShared: Float64Array };
   distinctContents: number;
+  /** Resident pages that sit in transparent huge pages (META_HUGE). */
+  hugeResidentPages: number;
 }
 
 export interface ModelResult {
@@ -66,6 +77,7 @@ export function emptyResult(procs: number): ModelResult {
   const content: ContentResult = {
     naiveDuplicatePages: 0,
     distinctContents: 0,
+    hugeResidentPages: 0,
     byKind: { resident: f64(kinds), zero: f64(kinds), zeroPageMapped: f64(kinds), dupWithin: f64(kinds), dupAcross: f64(kinds), alreadyShared: f64(kinds) },
     byProcess: { resident: f64(procs), anon: f64(procs), zero: f64(procs), dupWithin: f64(procs), dupAcross: f64(procs), alreadyShared: f64(procs) },
   };
@@ -79,6 +91,9 @@ export function emptyResult(procs: number): ModelResult {
     rmapItems: 0,
     perProcess: { mergingPages: f64(procs), zeroPages: f64(procs), rmapItems: f64(procs), ramFreedPages: f64(procs) },
     ramFreedByKind: f64(kinds),
+    ramFreedHugePages: 0,
+    hugePagesSplit: 0,
+    zeroSubpagesFreedBySplit: 0,
   }));
   return { content, scopes };
 }

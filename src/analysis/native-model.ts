@@ -3,17 +3,20 @@ import type { PageIndex } from '../index/page-index.js';
 import { MAPPING_KINDS } from '../source/mapping-kind.js';
 import { DOMAIN_FILES_ELSEWHERE, MAX_DOMAINS, PhysicalDomains } from '../physical/physical-domains.js';
 import { ContentGroups } from './js-model.js';
+import { findHugePageSplits } from './huge-page-splits.js';
 import { emptyResult, type ContentResult, type ModelOptions, type ModelResult, type ScopeResult } from './model-result.js';
 
 /**
  * The layout of the one Float64Array the native model pass (native/ksm_model.c) counts into,
- * and how it is added to the model's result. In order: distinct contents, naive duplicates;
+ * and how it is added to the model's result. In order: distinct contents, naive duplicates,
+ * resident pages in huge pages;
  * per kind: resident, zero, zero page mapped, within, across, already shared; per process:
- * resident, anon, zero, within, across, already shared; then per scope: RAM freed, pages_shared, pages_sharing, ksm_zero_pages,
- * pages_unshared, rmap_items, and per process merging, zero pages, rmap items, RAM freed, then
- * RAM freed per kind. The numbers of that layout are native/shared_constants.h's too.
+ * resident, anon, zero, within, across, already shared; then per scope: RAM freed,
+ * pages_shared, pages_sharing, ksm_zero_pages, pages_unshared, rmap_items, RAM freed in huge
+ * pages, and per process merging, zero pages, rmap items, RAM freed, then RAM freed per kind.
+ * The numbers of that layout are native/shared_constants.h's too.
  */
-export const COUNTERS_HEAD = 2;
+export const COUNTERS_HEAD = 3;
 export const COUNTERS_PER_KIND = 6;
 export const COUNTERS_PER_PROCESS = 6;
 export const COUNTER_SCOPES = 2;
@@ -23,7 +26,8 @@ export const SCOPE_PAGES_SHARING = 2;
 export const SCOPE_KSM_ZERO_PAGES = 3;
 export const SCOPE_PAGES_UNSHARED = 4;
 export const SCOPE_RMAP_ITEMS = 5;
-export const SCOPE_SCALARS = 6;
+export const SCOPE_RAM_FREED_HUGE = 6;
+export const SCOPE_SCALARS = 7;
 export const SCOPE_COUNTERS_PER_PROCESS = 4;
 export const SCOPE_COUNTERS_PER_KIND = 1;
 
@@ -42,6 +46,7 @@ export function addNativeCounters(c: Float64Array, kinds: number, procs: number,
   };
   content.distinctContents += c[at++] as number;
   content.naiveDuplicatePages += c[at++] as number;
+  content.hugeResidentPages += c[at++] as number;
   const k = content.byKind;
   for (const a of [k.resident, k.zero, k.zeroPageMapped, k.dupWithin, k.dupAcross, k.alreadyShared]) take(a, kinds);
   const p = content.byProcess;
@@ -53,6 +58,7 @@ export function addNativeCounters(c: Float64Array, kinds: number, procs: number,
     s.ksmZeroPages += c[at + SCOPE_KSM_ZERO_PAGES] as number;
     s.pagesUnshared += c[at + SCOPE_PAGES_UNSHARED] as number;
     s.rmapItems += c[at + SCOPE_RMAP_ITEMS] as number;
+    s.ramFreedHugePages += c[at + SCOPE_RAM_FREED_HUGE] as number;
     at += SCOPE_SCALARS;
     const pp = s.perProcess;
     for (const a of [pp.mergingPages, pp.zeroPages, pp.rmapItems, pp.ramFreedPages]) take(a, procs);
@@ -74,14 +80,18 @@ export function runKsmModelNative(native: NativeAddon, index: PageIndex, opts: M
   const deferred = new Uint32Array(2 * 4096);
   // Which domains' questions the native pass answers itself; the others come back deferred.
   const domainFiles = opts.physical instanceof PhysicalDomains ? opts.physical.domainFiles() : new Int32Array(2 * MAX_DOMAINS).fill(DOMAIN_FILES_ELSEWHERE);
-  const groups = new ContentGroups(index, opts, result.content, result.scopes);
+  const splits = findHugePageSplits(index, opts);
+  const groups = new ContentGroups(index, opts, result.content, result.scopes, splits);
+  // The zero-filled content is the one whose split subpages go uncounted: the JavaScript model
+  // takes it whole when huge pages split that way.
+  const deferZero = splits.any && opts.thpSplit === 'zero-subpages-freed';
   // The native pass takes 32 bits; no content has 2^32 mappings, so a larger limit is the same.
   const maxPageSharing = Math.min(opts.maxPageSharing, 0xffff_ffff);
   const n = index.length;
   for (let from = 0; from < n; ) {
     const [next, pairs] = native.modelPass({
       index, from, n, kinds, processes: procs, zeroHash: opts.zeroHash, useZeroPages: opts.useZeroPages, maxPageSharing,
-      physical: opts.physical !== null, counters, deferred, domainFiles,
+      physical: opts.physical !== null, counters, deferred, domainFiles, deferZero,
     });
     for (let i = 0; i < pairs; i++) {
       const a = deferred[2 * i] as number;
@@ -94,5 +104,6 @@ export function runKsmModelNative(native: NativeAddon, index: PageIndex, opts: M
   }
   addNativeCounters(counters, kinds, procs, result.content, result.scopes);
   result.content.naiveDuplicatePages += groups.naiveDuplicates;
+  result.scopes.forEach((scope, s) => (scope.hugePagesSplit = (splits.byScope[s] as Set<number>).size));
   return result;
 }

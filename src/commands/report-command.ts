@@ -16,6 +16,7 @@ import { STDIN_PATH, openInputFile, type InputFile } from '../util/input-file.js
 import { checkReportOutput, effectiveSettings, hasSelection, liveOpeners, printReport, progressFor, type Io, type OutputOptions, type WhatIf } from './common.js';
 import { openCoreFile } from './core-files.js';
 import { chooseEngine } from '../engine/choose-engine.js';
+import { thpBehaviourOf, type ThpBehaviour } from '../analysis/thp-behaviour.js';
 
 export interface ReportCommandOptions extends OutputOptions, WhatIf {
   /** Snapshot and core files; "-" is standard input. */
@@ -44,6 +45,9 @@ export async function reportCommand(opts: ReportCommandOptions, io: Io): Promise
   let pageSize: number | null = null;
   let settings: KsmSettings | null = null;
   let root = false;
+  // How a snapshot's kernel splits huge pages, when a snapshot alone is analysed.
+  let thp: ThpBehaviour | undefined;
+  let hugePagesRecorded = false;
   const engine = chooseEngine();
   const live = hasSelection(opts.selection) ? liveOpeners(opts.selection, opts.threads, engine, io) : null;
   try {
@@ -66,7 +70,9 @@ export async function reportCommand(opts: ReportCommandOptions, io: Io): Promise
         if (live === null && settings === null) {
           settings = h.ksm;
           root = h.host.root;
+          thp ??= h.thp ?? thpBehaviourOf(h.host.kernel, null);
         }
+        if (h.thp?.hugePagesKnown === true) hugePagesRecorded = true;
         openers.push(...snap.openers());
         inputs.push({ file: input.given, kind: 'snapshot', createdAt: h.createdAt, hostname: h.host.hostname, kernel: h.host.kernel });
         for (const k of h.skipped) recordedSkipped.push({ ...k, source: snap.labelOf(k.source) });
@@ -83,7 +89,9 @@ export async function reportCommand(opts: ReportCommandOptions, io: Io): Promise
     const progress = await progressFor(opts.progress, io);
     const began = (await live?.readRegionsAhead()) ?? performance.now();
     const notScanned = [...(live?.notScanned ?? []), ...recordedSkipped];
-    const scan: ReportScan = runScan(openers, { pageSize: pageSize ?? systemPageSize(), settings: chosen, progress, began, notScanned, engine });
+    const scan: ReportScan = runScan(openers, {
+      pageSize: pageSize ?? systemPageSize(), settings: chosen, progress, began, notScanned, engine, hugePagesRecorded, ...(thp === undefined ? {} : { thp }),
+    });
     // A snapshot's regions that its scan could not read count as they did then: they decide
     // the exit status as they did.
     for (const s of scan.sources) {

@@ -1,5 +1,5 @@
 import type { PageBatch, PageSink, RecordTarget, SourceRegion } from '../source/memory-source.js';
-import { PAGE_ANON, PAGE_EXCLUSIVE, PAGE_NO_PHYS } from '../source/memory-source.js';
+import { PAGE_ANON, PAGE_EXCLUSIVE, PAGE_HUGE, PAGE_NO_PHYS } from '../source/memory-source.js';
 import { KIND_INDEX, pageKind } from '../source/mapping-kind.js';
 import type { PageHasher } from '../hash/page-hasher.js';
 import type { PhysicalPages } from '../physical/physical-pages.js';
@@ -8,9 +8,12 @@ import {
   META_ANON,
   META_COMPATIBLE,
   META_EXCLUSIVE,
+  META_HUGE,
   META_MERGEABLE_NOW,
   META_NO_PHYS,
   META_ZERO_PFN,
+  HUGE_PAGE_FRAMES,
+  PFN_HI_SHIFT,
   type PageIndex,
   packMeta,
 } from './page-index.js';
@@ -98,6 +101,7 @@ export class IndexWriter implements PageSink, RecordTarget {
       if (physical === null || pfn >= FRAMES_PER_DOMAIN) f |= PAGE_NO_PHYS;
       const anon = (f & PAGE_ANON) !== 0;
       let flags = regionFlags | (anon ? META_ANON : 0) | ((f & PAGE_EXCLUSIVE) !== 0 ? META_EXCLUSIVE : 0) | ((f & PAGE_NO_PHYS) !== 0 ? META_NO_PHYS : 0);
+      if ((f & PAGE_HUGE) !== 0 && (f & PAGE_NO_PHYS) === 0) flags |= META_HUGE;
       const slot = at + i;
       if (anon && (f & PAGE_EXCLUSIVE) === 0 && index.hashHi[slot] === zHi && index.hashLo[slot] === zLo) {
         // A zero-content page mapped more than once: the kernel's zero page, or a zero-filled
@@ -109,6 +113,46 @@ export class IndexWriter implements PageSink, RecordTarget {
       meta[slot] = packMeta(this.processIndex, anon ? anonKind : fileKind, flags, frame);
     }
     index.length = at + count;
+  }
+
+  /** Whether the kernel tells this source's huge pages apart (kpageflags readable). */
+  get knowsHugePages(): boolean {
+    return this.physical?.isThpHead !== undefined;
+  }
+
+  /**
+   * Marks META_HUGE on the records [from, index.length) of the current source that sit in a
+   * transparent huge page. A PMD-mapped huge page shows as 512 records in a row with
+   * consecutive frames, the first a multiple of 512: only such a run is checked with the
+   * kernel (its head's kpageflags), one read per candidate, none per page.
+   */
+  markHugePages(from: number): void {
+    const physical = this.physical;
+    if (physical === null || physical.isThpHead === undefined) return;
+    const index = this.index;
+    const meta = index.meta;
+    const pfnLo = index.pfnLo;
+    const n = index.length;
+    const need = META_ANON | META_NO_PHYS;
+    for (let r = from; r + HUGE_PAGE_FRAMES <= n; ) {
+      const m = meta[r] as number;
+      const base = pfnLo[r] as number;
+      if ((m & need) !== META_ANON || base % HUGE_PAGE_FRAMES !== 0) {
+        r++;
+        continue;
+      }
+      const domain = m >>> PFN_HI_SHIFT;
+      let k = 1;
+      while (k < HUGE_PAGE_FRAMES) {
+        const mk = meta[r + k] as number;
+        if (pfnLo[r + k] !== base + k || (mk & need) !== META_ANON || mk >>> PFN_HI_SHIFT !== domain) break;
+        k++;
+      }
+      if (k === HUGE_PAGE_FRAMES && physical.isThpHead(base + (domain * FRAMES_PER_DOMAIN - this.domainBase))) {
+        for (let i = r; i < r + k; i++) meta[i] = ((meta[i] as number) | META_HUGE) >>> 0;
+      }
+      r += k;
+    }
   }
 
   private isZeroPfn(pfn: number): boolean {

@@ -3,11 +3,16 @@
  * hash, the low 32 bits of the PFN and a meta word. No objects per page, so tens of millions of
  * pages fit (a JS Map stops at 2^24 entries and costs far more per entry).
  *
- * meta: bits 0-15 process index, 16-19 mapping kind, 20-25 META_* flags, 26-31 the physical
+ * meta: bits 0-15 process index, 16-18 mapping kind, 19 META_HUGE, 20-25 META_* flags, 26-31 the physical
  * domain (src/physical/physical-domains.ts). With pfnLo that makes a frame id, domain x 2^32 +
  * PFN: a frame number of 2^32 or more (over 16 TiB of physical address space) is stored as
  * "no physical information".
  */
+/**
+ * The page is a subpage of a transparent huge page (/proc/kpageflags THP): KSM splits the huge
+ * page before it merges any of its subpages. Unset where the kernel did not say (no root, cores).
+ */
+export const META_HUGE = 1 << 19;
 export const META_ANON = 1 << 20;
 export const META_EXCLUSIVE = 1 << 21;
 /** KSM would accept the VMA once enabled for the process (PR_SET_MEMORY_MERGE). */
@@ -20,6 +25,10 @@ export const META_ZERO_PFN = 1 << 24;
 export const META_NO_PHYS = 1 << 25;
 
 export const MAX_PROCESSES = 1 << 16;
+/** Mapping kinds fit in 3 bits (bit 19 is META_HUGE). */
+export const META_KIND_MASK = 0x7;
+/** Subpages per PMD-mapped huge page (2 MiB of 4 KiB pages): a huge page is frame id / this. */
+export const HUGE_PAGE_FRAMES = 512;
 export const PFN_HI_SHIFT = 26;
 export const PFN_HI_LIMIT = 1 << 6;
 
@@ -76,7 +85,7 @@ export function metaProcess(meta: number): number {
 }
 
 export function metaKind(meta: number): number {
-  return (meta >>> 16) & 0xf;
+  return (meta >>> 16) & META_KIND_MASK;
 }
 
 export function metaPfn(meta: number, pfnLo: number): number {

@@ -87,6 +87,8 @@ export interface ModelPassOptions {
    * (a mapcount of 0, not a KSM page, as PhysicalDomains says). PhysicalDomains.domainFiles().
    */
   domainFiles: Int32Array;
+  /** Hand the zero-filled content back in `deferred` (huge page splits free part of it uncounted). */
+  deferZero: boolean;
 }
 
 /** What measureSharing takes (pass 1 needs the first three arrays, pass 2 the last two). */

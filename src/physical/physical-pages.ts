@@ -5,6 +5,8 @@ export type { KernelFiles, PhysicalPages } from '../source/physical-pages.js';
 
 export const KPF_KSM = 21;
 const KPF_ZERO_PAGE = 24;
+export const KPF_COMPOUND_HEAD = 15;
+export const KPF_THP = 22;
 
 /**
  * /proc/kpagecount and /proc/kpageflags (root only), 8 bytes per PFN. Used after the scan and
@@ -46,6 +48,10 @@ export class KernelPhysicalPages implements PhysicalPages {
 
   isKsmPage(pfn: number): boolean {
     return this.read(this.flagsFd, pfn) && this.bit(KPF_KSM);
+  }
+
+  isThpHead(pfn: number): boolean {
+    return this.read(this.flagsFd, pfn) && this.bit(KPF_THP) && this.bit(KPF_COMPOUND_HEAD);
   }
 
   kernelFiles(): KernelFiles {

@@ -118,6 +118,19 @@ export function buildReport(scan: ReportScan, meta: { version: string; root: boo
   if (scan.sources.some((s) => s.origin === 'snapshot')) caveats.push('snapshot figures are those of the moment the snapshot was taken');
   if (settings.source === 'defaults') caveats.push('KSM is not available on this kernel: the kernel defaults (use_zero_pages 0, max_page_sharing 256) were assumed');
   caveats.push('a static picture: pages that change between two KSM scans (volatile) will not merge, and KSM needs time to get there');
+  const thp = scan.thp;
+  if (!thp.hugePagesKnown && scan.sources.some((s) => s.origin === 'live' || s.origin === 'snapshot')) {
+    caveats.push(
+      'which pages sit in transparent huge pages was not known (it needs /proc/kpageflags: run as root): where they do, KSM splits them, and ' +
+        (thp.split === 'zero-subpages-freed' ? 'the zero-filled subpages the split frees are not counted in pages_sharing, ksm_zero_pages or general_profit' : 'the split may fail and leave them unmerged'),
+    );
+  }
+  if (thp.hugePagesKnown && content.hugeResidentPages > 0 && !thp.verified) {
+    caveats.push(
+      `${content.hugeResidentPages} resident pages sit in transparent huge pages, and how this kernel (${thp.kernel ?? 'unknown'}) splits them under KSM was not checked against the real kernel ` +
+        `(modelled: ${thp.split === 'zero-subpages-freed' ? 'zero-filled subpages freed by the split, uncounted' : 'zero-filled subpages kept and merged'}, chosen by ${thp.basis}): counters for them may differ`,
+    );
+  }
 
   const residentPages = sum(Array.from(content.byProcess.resident));
   return {
@@ -161,6 +174,20 @@ export function buildReport(scan: ReportScan, meta: { version: string; root: boo
     skipped: scan.skipped,
     warnings: scan.warnings,
     caveats,
+    thp: {
+      splitBehaviour: thp.split,
+      basis: thp.basis,
+      kernel: thp.kernel,
+      verified: thp.verified,
+      hugePagesKnown: thp.hugePagesKnown,
+      residentPages: content.hugeResidentPages,
+      scopes: model.scopes.map((s) => ({
+        scope: s.scope,
+        hugePagesSplit: s.hugePagesSplit,
+        ramFreedInHugePagesBytes: s.ramFreedHugePages * pageSize,
+        zeroSubpagesFreedBySplit: s.zeroSubpagesFreedBySplit,
+      })),
+    },
   };
 }
 

@@ -36,6 +36,36 @@ export interface Report {
   warnings: string[];
   /** Limits of what this scan could know (no PFNs, cores...), in words. */
   caveats: string[];
+  /** Transparent huge pages: how much of the memory and of the estimate sits in them, and how their split is modelled. */
+  thp: ThpReport;
+}
+
+/** What KSM does with transparent huge pages, as modelled (docs/estimate.md, "Transparent huge pages"). */
+export interface ThpReport {
+  /** What the split KSM makes of a huge page does with its zero-filled subpages: freed uncounted (6.12+) or kept as pages KSM merges. */
+  splitBehaviour: 'zero-subpages-freed' | 'zero-subpages-kept';
+  /** How the behaviour was chosen: a sign of the running kernel (probe), the kernel's version, or neither known (default). */
+  basis: 'probe' | 'kernel-version' | 'default';
+  /** The kernel it was chosen for. */
+  kernel: string | null;
+  /** The kernel series' THP handling was checked against the real kernel. */
+  verified: boolean;
+  /** Whether the scan could tell pages in huge pages apart (root: /proc/kpageflags; or a snapshot that recorded it). */
+  hugePagesKnown: boolean;
+  /** Resident pages that sit in transparent huge pages. */
+  residentPages: number;
+  /** Per scope, in the order of `scopes`. */
+  scopes: ThpScope[];
+}
+
+export interface ThpScope {
+  scope: 'enable-all' | 'mergeable-now';
+  /** Huge pages KSM would split (it splits one before merging any of its subpages). */
+  hugePagesSplit: number;
+  /** Of ramFreedBytes: memory freed from frames that sat in huge pages. */
+  ramFreedInHugePagesBytes: number;
+  /** Zero-filled subpages the splits free without KSM counting them (in RAM freed, in no counter, no general_profit). */
+  zeroSubpagesFreedBySplit: number;
 }
 
 /** A file a report read: when and where a snapshot was taken (a core does not say). */

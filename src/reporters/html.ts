@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { Estimate, ProcessRow, Report } from '../report/report.js';
+import type { Estimate, ProcessRow, Report, ThpScope } from '../report/report.js';
 import { plural } from '../util/plural.js';
 import { formatBytes, formatCount, formatPercent } from './format.js';
 import { PAGE_SCRIPT } from './html-page-script.js';
@@ -146,7 +146,7 @@ export function renderHtml(report: Report, opts: HtmlOptions = {}): string {
     `<p class="lead">What /sys/kernel/mm/ksm would read once KSM has converged on these processes alone, in each scope.</p>`,
     table(
       ['', ...report.scopes.map((s) => (s.scope === 'enable-all' ? 'if KSM were enabled for these processes' : 'what KSM merges today'))],
-      counterRows(report.scopes, ps),
+      counterRows(report.scopes, report.thp.scopes, ps),
     ),
     `<ul class="notes">`,
     ...report.caveats.map((c) => `<li>${html(c)}</li>`),
@@ -226,13 +226,17 @@ function processCells(p: ProcessRow, i: number, ps: number, source: string | nul
   ];
 }
 
-function counterRows(scopes: readonly Estimate[], ps: number): string[][] {
+function counterRows(scopes: readonly Estimate[], thp: readonly ThpScope[], ps: number): string[][] {
   const row = (label: string, key: string, value: (e: Estimate) => number, kind: FigKind): string[] => [
     html(label),
     ...scopes.map((s, i) => fig(`scopes.${i}.${key}`, value(s), kind, ps)),
   ];
   return [
     row('RAM freed', 'ramFreedBytes', (e) => e.ramFreedBytes, 'bytes'),
+    // Huge pages are the report's own section (thp.scopes, in the order of scopes).
+    ...(thp.some((t) => t.ramFreedInHugePagesBytes > 0)
+      ? [[html('of which in huge pages'), ...thp.map((t, i) => fig(`thp.scopes.${i}.ramFreedInHugePagesBytes`, t.ramFreedInHugePagesBytes, 'bytes', ps))]]
+      : []),
     row('pages_shared', 'counters.pages_shared', (e) => e.counters.pages_shared, 'count'),
     row('pages_sharing', 'counters.pages_sharing', (e) => e.counters.pages_sharing, 'count'),
     row('ksm_zero_pages', 'counters.ksm_zero_pages', (e) => e.counters.ksm_zero_pages, 'count'),

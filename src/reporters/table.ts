@@ -1,4 +1,4 @@
-import type { Estimate, ProcessRow, Report } from '../report/report.js';
+import type { Estimate, ProcessRow, Report, ThpScope } from '../report/report.js';
 import { plural } from '../util/plural.js';
 import { formatBytes, formatCount, formatPercent } from './format.js';
 import { hasSeveralSources, sortProcesses, sourceLabels, type SortKey } from './process-order.js';
@@ -39,7 +39,7 @@ export function renderTable(report: Report, opts: TableOptions = {}): string {
   }
   say('');
   say('If KSM were enabled for these processes (prctl PR_SET_MEMORY_MERGE / systemd MemoryKSM=yes):', 2);
-  for (const [line, indent] of estimateLines(report.estimate, t.anonPages * ps, ps)) say(line, indent);
+  for (const [line, indent] of estimateLines(report.estimate, t.anonPages * ps, ps, report.thp.scopes[0])) say(line, indent);
   const today = report.scopes.find((s) => s.scope === 'mergeable-now');
   if (today !== undefined) {
     say('');
@@ -108,8 +108,15 @@ export function renderTable(report: Report, opts: TableOptions = {}): string {
 }
 
 /** The estimate's lines, each with the indent its wrapped lines take. */
-function estimateLines(e: Estimate, anonBytes: number, ps: number): Array<[string, number]> {
+function estimateLines(e: Estimate, anonBytes: number, ps: number, thp: ThpScope | undefined): Array<[string, number]> {
   const c = e.counters;
+  const huge = thp === undefined || thp.ramFreedInHugePagesBytes === 0 ? [] : [
+    [
+      `  In huge pages      ${pad(formatBytes(thp.ramFreedInHugePagesBytes))}  of RAM freed; KSM splits ${formatCount(thp.hugePagesSplit)} huge pages` +
+        (thp.zeroSubpagesFreedBySplit > 0 ? `, which frees ${formatCount(thp.zeroSubpagesFreedBySplit)} zero-filled subpages that no KSM counter shows` : ''),
+      33,
+    ] as [string, number],
+  ];
   return [
     [`  RAM freed          ${pad(formatBytes(e.ramFreedBytes))}  ${formatPercent(e.ramFreedBytes, anonBytes)} of resident anonymous memory`, 33],
     [`  KSM metadata       ${pad(formatBytes(e.metadataBytes))}  ${formatCount(e.rmapItems)} rmap_items x 64 B`, 33],
@@ -118,6 +125,7 @@ function estimateLines(e: Estimate, anonBytes: number, ps: number): Array<[strin
       `  KSM counters then  pages_shared ${formatCount(c.pages_shared)}, pages_sharing ${formatCount(c.pages_sharing)}, ksm_zero_pages ${formatCount(c.ksm_zero_pages)}, general_profit ${formatBytes(e.generalProfitBytes)}`,
       21,
     ],
+    ...huge,
     [`  Identical pages    ${pad(formatBytes(e.naiveDuplicateBytes))}  naive count of identical contents, whatever KSM can merge (not the saving)`, 33],
     ...(c.pages_sharing * ps > e.ramFreedBytes + ps
       ? [['  (pages_sharing counts pages already shared by fork too, so it shows more than the RAM freed)', 3] as [string, number]]

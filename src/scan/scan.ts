@@ -11,6 +11,7 @@ import type { ModelResult } from '../analysis/model-result.js';
 import { chooseEngine, type Engine } from '../engine/choose-engine.js';
 import type { ContentSharing } from '../analysis/content-sharing.js';
 import type { KsmSettings } from '../analysis/ksm-settings.js';
+import { readThpBehaviour, type ThpBehaviour, type ThpKnowledge } from '../analysis/thp-behaviour.js';
 import { PhysicalDomains } from '../physical/physical-domains.js';
 import { EXIT_NO_PERMISSION, SourceError, UserError } from '../util/errors.js';
 import type { Skipped } from '../source/skipped.js';
@@ -33,7 +34,14 @@ export interface ScanOptions {
   began?: number;
   /** What the selection matched but will not read (kernel threads, zombies...): reported with the skipped. */
   notScanned?: readonly Skipped[];
+  /** How the kernel splits huge pages under KSM (src/analysis/thp-behaviour.ts); the running kernel's when not given. */
+  thp?: ThpBehaviour;
+  /** Sources read from elsewhere (snapshots) that did record which pages sat in huge pages. */
+  hugePagesRecorded?: boolean;
 }
+
+/** What the scan knows of transparent huge pages, and how their split is modelled. */
+export type ScanThp = ThpKnowledge;
 
 /** One region as scanned: what it is, and what the scan found in it. */
 export interface ScannedRegion {
@@ -84,6 +92,7 @@ export interface Collected {
   /** When the regions of every source were known, and when the last page was read. */
   regionsAt: number;
   readAt: number;
+  thp: ScanThp;
 }
 
 export interface ScanResult {
@@ -99,6 +108,7 @@ export interface ScanResult {
   scannedBytes: number;
   elapsedMs: number;
   stagesMs: StagesMs;
+  thp: ScanThp;
 }
 
 /** Where a scan's time went: finding the regions, reading and hashing, sorting, the model. */
@@ -158,6 +168,7 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
   const scanned: ScannedSource[] = [];
   opts.progress?.start(residentHint * pageSize);
   let scannedBytes = 0;
+  let hugePagesKnown = opts.hugePagesRecorded === true;
 
   for (const { source, regions, named, file } of opened) {
     const processIndex = scanned.length;
@@ -210,6 +221,10 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
       scannedBytes += bytes;
       opts.progress?.advance(bytes);
     }
+    if (gone === null) {
+      sink.markHugePages(indexStart);
+      if (sink.knowsHugePages) hugePagesKnown = true;
+    }
     source.close();
     if (gone !== null) {
       // The process exited mid-scan: its pages describe memory that no longer exists.
@@ -220,7 +235,8 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
     scanned.push(entry);
   }
   opts.progress?.finish();
-  return { index, sources: scanned, skipped, warnings, domains, zeroHash, engine, hasher, pageSize, scannedBytes, began, regionsAt, readAt: performance.now() };
+  const thp: ScanThp = { ...(opts.thp ?? readThpBehaviour()), hugePagesKnown };
+  return { index, sources: scanned, skipped, warnings, domains, zeroHash, engine, hasher, pageSize, scannedBytes, began, regionsAt, readAt: performance.now(), thp };
 }
 
 /**
@@ -254,6 +270,7 @@ export function analyse(c: Collected, settings: KsmSettings): ScanResult {
     maxPageSharing: settings.maxPageSharing,
     zeroHash: c.zeroHash,
     physical: c.domains.size > 0 ? c.domains : null,
+    thpSplit: c.thp.split,
   });
   const sharing = c.engine.measureSharing(c.index, c.zeroHash, c.sources.length);
   return {
@@ -268,6 +285,7 @@ export function analyse(c: Collected, settings: KsmSettings): ScanResult {
     scannedBytes: c.scannedBytes,
     elapsedMs: performance.now() - c.began,
     stagesMs: { regions: c.regionsAt - c.began, read: c.readAt - c.regionsAt, sort: modelFrom - sortFrom, model: performance.now() - modelFrom },
+    thp: c.thp,
   };
 }
 

@@ -2,6 +2,7 @@ import type { KsmSettings } from '../analysis/ksm-settings.js';
 import type { ProcessInfo, SourceRegion } from '../source/memory-source.js';
 import type { Skipped } from '../source/skipped.js';
 import { SNAPSHOT_MAGIC_PREFIX } from '../source/input-kind.js';
+import type { ThpKnowledge } from '../analysis/thp-behaviour.js';
 
 /**
  * A samepage snapshot: what a live scan learned, to be analysed later and elsewhere.
@@ -65,6 +66,11 @@ export interface SnapshotHeader {
   warnings: string[];
   pageRecords: number;
   frameRecords: number;
+  /**
+   * Added in samepage 0.x with issue 13, optional (older snapshots lack it and older samepage
+   * ignores it): whether page records carry PAGE_HUGE, and how the kernel splits huge pages.
+   */
+  thp?: ThpKnowledge;
 }
 
 export function dataOffset(headerBytes: number): number {

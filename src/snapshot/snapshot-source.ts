@@ -276,6 +276,15 @@ function validateHeader(name: string, h: SnapshotHeader): void {
   }
   if (typeof h.tool !== 'object' || h.tool === null || h.tool.name !== 'samepage' || typeof h.tool.version !== 'string') throw bad(name, 'corrupt header (tool)');
   if (typeof h.createdAt !== 'string' || Number.isNaN(Date.parse(h.createdAt))) throw bad(name, 'corrupt header (creation time)');
+  // Optional: snapshots from before huge pages were recorded have none.
+  if (
+    h.thp !== undefined &&
+    (typeof h.thp !== 'object' || h.thp === null || !['zero-subpages-freed', 'zero-subpages-kept'].includes(h.thp.split) ||
+      !['probe', 'kernel-version', 'default'].includes(h.thp.basis) || !(h.thp.kernel === null || typeof h.thp.kernel === 'string') ||
+      typeof h.thp.verified !== 'boolean' || typeof h.thp.hugePagesKnown !== 'boolean')
+  ) {
+    throw bad(name, 'corrupt header (huge pages)');
+  }
   if (!Array.isArray(h.warnings) || !h.warnings.every((w) => typeof w === 'string')) throw bad(name, 'corrupt header (warnings)');
   if (!Array.isArray(h.skipped)) throw bad(name, 'corrupt header (skipped)');
   for (const k of h.skipped) {

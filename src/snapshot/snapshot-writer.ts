@@ -4,8 +4,8 @@ import type { KsmSettings } from '../analysis/ksm-settings.js';
 import type { PhysicalPages } from '../physical/physical-pages.js';
 import { FRAMES_PER_DOMAIN } from '../physical/physical-domains.js';
 import { RECORDED_KSM, RECORDED_ZERO } from '../physical/recorded-physical-pages.js';
-import { META_ANON, META_EXCLUSIVE, META_NO_PHYS, metaPfn } from '../index/page-index.js';
-import { PAGE_ANON, PAGE_EXCLUSIVE, PAGE_NO_PHYS } from '../source/memory-source.js';
+import { META_ANON, META_EXCLUSIVE, META_HUGE, META_NO_PHYS, metaPfn } from '../index/page-index.js';
+import { PAGE_ANON, PAGE_EXCLUSIVE, PAGE_HUGE, PAGE_NO_PHYS } from '../source/memory-source.js';
 import type { PageHasher } from '../hash/page-hasher.js';
 import type { OutputSink } from '../util/output-file.js';
 import {
@@ -65,6 +65,7 @@ export function prepareSnapshot(c: Collected, meta: SnapshotMeta): PreparedSnaps
     warnings: c.warnings,
     pageRecords: c.index.length,
     frameRecords: frames.pfns.length,
+    thp: c.thp,
   };
   return { write: (out) => writeSnapshot(out, c, header, frames) };
 }
@@ -89,7 +90,7 @@ async function writeSnapshot(out: OutputSink, c: Collected, header: SnapshotHead
       const metaWord = index.meta[r] as number;
       const noPhys = (metaWord & META_NO_PHYS) !== 0;
       const pfn = noPhys ? 0 : metaPfn(metaWord, index.pfnLo[r] as number) % FRAMES_PER_DOMAIN;
-      const flags = ((metaWord & META_ANON) !== 0 ? PAGE_ANON : 0) | ((metaWord & META_EXCLUSIVE) !== 0 ? PAGE_EXCLUSIVE : 0) | (noPhys ? PAGE_NO_PHYS : 0);
+      const flags = ((metaWord & META_ANON) !== 0 ? PAGE_ANON : 0) | ((metaWord & META_EXCLUSIVE) !== 0 ? PAGE_EXCLUSIVE : 0) | (noPhys ? PAGE_NO_PHYS : 0) | ((metaWord & META_HUGE) !== 0 ? PAGE_HUGE : 0);
       words[i * 4] = index.hashHi[r] as number;
       words[i * 4 + 1] = index.hashLo[r] as number;
       words[i * 4 + 2] = pfn % 0x1_0000_0000;

@@ -58,6 +58,8 @@ export const PAGE_ANON = 1;
 export const PAGE_EXCLUSIVE = 2;
 /** The kernel gave no physical information (a core, or PFNs hidden from a non-root reader). */
 export const PAGE_NO_PHYS = 4;
+/** The page is a subpage of a transparent huge page (the index's META_HUGE). */
+export const PAGE_HUGE = 8;
 
 /**
  * Where a source's pages go: the index writer (src/index/index-writer.ts), through which every

@@ -7,6 +7,8 @@ export interface PhysicalPages {
   mapCount(pfn: number): number;
   isZeroPage(pfn: number): boolean;
   isKsmPage(pfn: number): boolean;
+  /** Whether the frame is the head of a transparent huge page (kpageflags THP and COMPOUND_HEAD); absent where nobody can say. */
+  isThpHead?(pfn: number): boolean;
   /** Open files shaped like /proc/kpagecount and /proc/kpageflags that give these answers
    *  (the native model reads them itself), or null when the answers come from elsewhere. */
   kernelFiles(): KernelFiles | null;

@@ -38,12 +38,22 @@ const SAVED_SETTINGS = [
 ] as const;
 
 export type KsmSettingName = (typeof SAVED_SETTINGS)[number];
-export type KsmSettings = Partial<Record<KsmSettingName, string>>;
+/**
+ * The saved settings: KSM's knobs, and THP's `enabled` (thp_enabled), which a session may set
+ * too: it is system-wide as well, so it is changed and restored under the same lock.
+ */
+export type KsmSettings = Partial<Record<KsmSettingName | 'thp_enabled', string>>;
+
+const THP_ENABLED = '/sys/kernel/mm/transparent_hugepage/enabled';
+
+export type ThpEnabled = 'always' | 'madvise' | 'never';
 
 export interface KsmOptions {
   useZeroPages: 0 | 1;
   /** Default: leave the kernel's value (256 by default). */
   maxPageSharing?: number;
+  /** Transparent huge pages' `enabled` for the session. Default: leave it as found. */
+  thpEnabled?: ThpEnabled;
 }
 
 /** Global counters from /sys/kernel/mm/ksm, under the kernel's own names. */
@@ -91,6 +101,16 @@ export interface KsmResult {
   otherMergeablePids: number[];
 }
 
+export interface ConvergeOptions {
+  timeoutMs?: number;
+  /**
+   * Also wait for the processes' Pss_Anon to hold still: when KSM splits huge pages, the split
+   * frees zero-filled subpages that no counter shows, so the counters can stand still while
+   * memory is still being freed.
+   */
+  watchPssAnon?: boolean;
+}
+
 export interface KsmSession {
   /** The settings found when the session began (read under the lock); restored at the end. */
   readonly settingsOnEntry: KsmSettings;
@@ -100,7 +120,7 @@ export interface KsmSession {
    * merged (and ksmd stops burning a CPU) while the test looks at them; a second call carries
    * on from that state. Call unmerge() first for a clean start.
    */
-  runToConvergence(pids: number[], opts?: { timeoutMs?: number }): Promise<KsmResult>;
+  runToConvergence(pids: number[], opts?: ConvergeOptions): Promise<KsmResult>;
   /** run=2: breaks every KSM page (other processes' too), waits until the counters say so, then run=0. */
   unmerge(): Promise<void>;
   readGlobal(): Promise<KsmGlobalStats>;
@@ -175,7 +195,19 @@ export async function readKsmSettings(): Promise<KsmSettings> {
     // advisor_mode reads like "[none] scan-time": keep the selected word, which is what a write takes.
     settings[name] = /\[(\S+)\]/.exec(value)?.[1] ?? value;
   }
+  const thp = await readThpEnabled();
+  if (thp !== undefined) settings.thp_enabled = thp;
   return settings;
+}
+
+/** THP's `enabled`, the selected word ("always [madvise] never" -> "madvise"); undefined without THP. */
+export async function readThpEnabled(): Promise<string | undefined> {
+  try {
+    const text = (await readFile(THP_ENABLED, 'utf8')).trim();
+    return /\[(\S+)\]/.exec(text)?.[1] ?? text;
+  } catch {
+    return undefined;
+  }
 }
 
 const session: Omit<KsmSession, 'settingsOnEntry'> = {
@@ -198,6 +230,7 @@ async function applyFastSettings(opts: KsmOptions): Promise<void> {
   await writeKsm('use_zero_pages', String(opts.useZeroPages));
   // Only writable while KSM holds no pages: we are just after run=2.
   if (opts.maxPageSharing !== undefined) await writeKsm('max_page_sharing', String(opts.maxPageSharing));
+  if (opts.thpEnabled !== undefined) await writeFile(THP_ENABLED, opts.thpEnabled);
 }
 
 async function restore(saved: KsmSettings): Promise<void> {
@@ -205,10 +238,11 @@ async function restore(saved: KsmSettings): Promise<void> {
   await unmergeAll();
   for (const [name, value] of restorable(saved)) await writeKsm(name, value);
   await writeKsm('run', saved.run ?? '0');
+  if (saved.thp_enabled !== undefined) await writeFile(THP_ENABLED, saved.thp_enabled);
   // Check while still holding the lock: afterwards another test run may change them.
   const now = await readKsmSettings();
   const differ = [...restorable(saved)].filter(([name, value]) => now[name] !== value);
-  if (differ.length > 0 || now.run !== (saved.run ?? '0')) {
+  if (differ.length > 0 || now.run !== (saved.run ?? '0') || (saved.thp_enabled !== undefined && now.thp_enabled !== saved.thp_enabled)) {
     throw new Error(`KSM settings not restored: were ${JSON.stringify(saved)}, now ${JSON.stringify(now)}`);
   }
   await writeFile(KSM_LOCK_FILE, '');
@@ -244,7 +278,7 @@ async function unmergeAll(): Promise<void> {
   }
 }
 
-async function runToConvergence(pids: number[], opts?: { timeoutMs?: number }): Promise<KsmResult> {
+async function runToConvergence(pids: number[], opts?: ConvergeOptions): Promise<KsmResult> {
   const timeoutMs = opts?.timeoutMs ?? DEFAULT_CONVERGE_TIMEOUT_MS;
   const pssBefore = await Promise.all(pids.map(readPssAnonKb));
   const others = await otherMergeablePids(pids);
@@ -257,7 +291,8 @@ async function runToConvergence(pids: number[], opts?: { timeoutMs?: number }): 
   // least two further full scans, and at least three scans ran in all. Other mergeable
   // processes (a browser, say) may never hold still: then watch only our own processes.
   const withGlobal = others.length === 0;
-  let previous = await progress(pids, withGlobal);
+  const watchPss = opts?.watchPssAnon === true;
+  let previous = await progress(pids, withGlobal, watchPss);
   let scansAtChange = startScans;
   let lastScans = startScans;
   for (;;) {
@@ -271,7 +306,7 @@ async function runToConvergence(pids: number[], opts?: { timeoutMs?: number }): 
     const scans = await readKsmNumber('full_scans');
     if (scans === lastScans) continue;
     lastScans = scans;
-    const now = await progress(pids, withGlobal);
+    const now = await progress(pids, withGlobal, watchPss);
     if (now !== previous) {
       previous = now;
       scansAtChange = scans;
@@ -300,7 +335,7 @@ async function runToConvergence(pids: number[], opts?: { timeoutMs?: number }): 
 }
 
 /** The counters that show merging is still going on, as one comparable string. */
-async function progress(pids: number[], withGlobal: boolean): Promise<string> {
+async function progress(pids: number[], withGlobal: boolean, withPss = false): Promise<string> {
   const parts: string[] = [];
   if (withGlobal) {
     const g = await readGlobal();
@@ -308,7 +343,7 @@ async function progress(pids: number[], withGlobal: boolean): Promise<string> {
   }
   for (const pid of pids) {
     const s = await readKsmStat(pid);
-    parts.push(`${pid}:${s.ksm_merging_pages}/${s.ksm_zero_pages}`);
+    parts.push(`${pid}:${s.ksm_merging_pages}/${s.ksm_zero_pages}${withPss ? `/${await readPssAnonKb(pid)}` : ''}`);
   }
   return parts.join(' ');
 }
@@ -483,6 +518,13 @@ function restoreSync(): void {
   put('run', '2');
   for (const [name, value] of restorable(saved)) put(name, value);
   put('run', saved.run ?? '0');
+  if (saved.thp_enabled !== undefined) {
+    try {
+      writeFileSync(THP_ENABLED, saved.thp_enabled);
+    } catch {
+      ok = false;
+    }
+  }
   if (ok) {
     try {
       writeFileSync(KSM_LOCK_FILE, '');

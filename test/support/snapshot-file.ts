@@ -17,6 +17,10 @@ const TRAILER_BYTES = 24;
 export const PAGE_ANON = 1;
 export const PAGE_EXCLUSIVE = 2;
 export const PAGE_NO_PHYS = 4;
+export const PAGE_HUGE = 8;
+
+/** A SyntheticPage content that stands for a zero-filled page (its real hash). */
+export const ZERO_CONTENT = -1;
 
 export interface Layout {
   header: { pageRecords: number; frameRecords: number; createdAt: string };
@@ -141,7 +145,7 @@ export function syntheticSnapshot(spec: SyntheticSnapshot): Buffer {
   let at = recordsAt;
   for (const p of spec.processes) {
     for (const page of p.pages) {
-      const [hi, lo] = contentHash(page.content);
+      const [hi, lo] = page.content === ZERO_CONTENT ? xxh3(Buffer.alloc(spec.pageSize)) : contentHash(page.content);
       out.writeUInt32LE(hi, at);
       out.writeUInt32LE(lo, at + 4);
       out.writeUInt32LE(page.pfn % 2 ** 32, at + 8);

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Fixture } from '../support/fixtures.js';
 import { startPagefill, stopAllFixtures } from '../support/fixtures.js';
 import type { KsmOptions, KsmResult, KsmSettings } from '../support/ksm.js';
-import { holdKsmLock, KSM_LOCK_FILE, readGlobal, readKsmSettings, withKsm } from '../support/ksm.js';
+import { holdKsmLock, KSM_LOCK_FILE, readGlobal, readKsmSettings, readThpEnabled, withKsm } from '../support/ksm.js';
 import { zeroPageProbe } from '../support/zero-page.js';
 
 /** Starts one pagefill per ops list inside a KSM session, merges, logs, stops them. */
@@ -175,6 +175,17 @@ describe('KSM harness against the real kernel', () => {
     });
     await expect(boom).rejects.toThrow('boom');
     expect(await settingsAtRest()).toEqual(before);
+  });
+
+  it("sets THP's enabled for the session and restores it with KSM's settings when the callback throws", async () => {
+    const other = before.thp_enabled === 'always' ? 'madvise' : 'always';
+    const boom = withKsm({ useZeroPages: 0, thpEnabled: other }, async () => {
+      expect(await readThpEnabled()).toBe(other);
+      throw new Error('boom');
+    });
+    await expect(boom).rejects.toThrow('boom');
+    expect(await settingsAtRest()).toEqual(before);
+    expect(before.thp_enabled).toBe(await readThpEnabled());
   });
 
   it('fork-shared pages: one frame per content, every mapping counted in pages_sharing', async () => {

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { META_ANON, META_COMPATIBLE, META_EXCLUSIVE, META_MERGEABLE_NOW, META_NO_PHYS, META_ZERO_PFN, PageIndex, packMeta } from '../../src/index/page-index.js';
+import { META_ANON, META_COMPATIBLE, META_EXCLUSIVE, META_HUGE, META_MERGEABLE_NOW, META_NO_PHYS, META_ZERO_PFN, PageIndex, packMeta } from '../../src/index/page-index.js';
 import { runKsmModelInJs } from '../../src/analysis/js-model.js';
 import type { ModelOptions, ScopeResult } from '../../src/analysis/model-result.js';
 import { ENGINES, REFERENCE_ENGINE } from '../support/engines.js';
@@ -18,6 +18,7 @@ import { KernelPhysicalPages, type PhysicalPages } from '../../src/physical/phys
 import { PhysicalDomains } from '../../src/physical/physical-domains.js';
 import { MAPPING_KINDS } from '../../src/source/mapping-kind.js';
 import { seededUint32 } from '../support/rng.js';
+import { expectSameModel } from '../support/same-model.js';
 
 const ZERO = { hi: 0x1234, lo: 0x5678 };
 
@@ -80,6 +81,8 @@ function randomIndex(seed: number, contents: number, processes: number): PageInd
     const hi = zero ? ZERO.hi : next();
     const lo = zero ? ZERO.lo : next();
     let frame = pfn++;
+    // A third of the frames sit in huge pages (frame id / 512 names the huge page).
+    let huge = frame % 3 === 0 ? META_HUGE : 0;
     for (let k = 0; k < copies; k++) {
       const shape = next() % 100;
       let flags = 0;
@@ -88,49 +91,28 @@ function randomIndex(seed: number, contents: number, processes: number): PageInd
       if (next() % 3 === 0) flags |= META_MERGEABLE_NOW;
       if (shape < 8) {
         // Another mapping of the previous frame (fork): not exclusive.
-        push(hi, lo, packMeta(next() % processes, next() % MAPPING_KINDS.length, flags, frame), frame);
+        push(hi, lo, packMeta(next() % processes, next() % MAPPING_KINDS.length, flags | huge, frame), frame);
       } else if (shape < 10) {
         // The previous frame again, yet marked exclusive (its mapcount changed between two
         // pagemap reads): the frame is met twice, so the kernel must still be asked.
-        push(hi, lo, packMeta(next() % processes, next() % MAPPING_KINDS.length, flags | META_EXCLUSIVE, frame), frame);
+        push(hi, lo, packMeta(next() % processes, next() % MAPPING_KINDS.length, flags | META_EXCLUSIVE | huge, frame), frame);
       } else if (shape < 12) {
         push(hi, lo, packMeta(next() % processes, next() % MAPPING_KINDS.length, flags | META_NO_PHYS, 0), 0);
       } else if (shape < 14) {
         push(hi, lo, packMeta(next() % processes, next() % MAPPING_KINDS.length, flags | META_ZERO_PFN, 7), 7);
       } else {
         frame = pfn++;
+        huge = frame % 3 === 0 ? META_HUGE : 0;
         // A frame mapped once, or (rarely) one the kernel would call shared with nothing else seen.
         const exclusive = next() % 20 !== 0 ? META_EXCLUSIVE : 0;
         const domain = next() % 3;
         const id = domain * 0x1_0000_0000 + frame;
-        push(hi, lo, packMeta(next() % processes, next() % MAPPING_KINDS.length, flags | exclusive, id), id);
+        push(hi, lo, packMeta(next() % processes, next() % MAPPING_KINDS.length, flags | exclusive | huge, id), id);
       }
     }
   }
   REFERENCE_ENGINE.sortIndex(index);
   return index;
-}
-
-/**
- * Equal, but for the last bits of the fractional shares (RAM freed and duplicates split among
- * mappings): the native pass adds the contents it hands back to JavaScript in another order, and
- * floating-point addition depends on the order.
- */
-function expectSameModel(actual: unknown, expected: unknown): void {
-  const differences: string[] = [];
-  const walk = (a: unknown, e: unknown, path: string): void => {
-    if (typeof e === 'number') {
-      if (typeof a !== 'number' || !(Math.abs(a - e) <= 1e-9 * Math.max(1, Math.abs(e)))) differences.push(`${path}: ${String(a)} != ${e}`);
-    } else if (e instanceof Float64Array || Array.isArray(e)) {
-      const arr = a as ArrayLike<unknown>;
-      if ((arr as { length?: number }).length !== e.length) differences.push(`${path}: length ${String((arr as { length?: number }).length)} != ${e.length}`);
-      else for (let i = 0; i < e.length; i++) walk(arr[i], e[i], `${path}[${i}]`);
-    } else if (typeof e === 'object' && e !== null) {
-      for (const key of new Set([...Object.keys(e), ...Object.keys(a as object)])) walk((a as Record<string, unknown>)[key], (e as Record<string, unknown>)[key], `${path}.${key}`);
-    } else if (a !== e) differences.push(`${path}: ${String(a)} != ${String(e)}`);
-  };
-  walk(actual, expected, 'model');
-  expect(differences.slice(0, 20)).toEqual([]);
 }
 
 describe.each(ENGINES)('the %s engine\'s KSM model', (_engineName, engine) => {
@@ -142,6 +124,9 @@ describe.each(ENGINES)('the %s engine\'s KSM model', (_engineName, engine) => {
     ['max_page_sharing 2^32 + 1', { maxPageSharing: 2 ** 32 + 1 }],
     ['no physical information', { physical: null }],
     ['use_zero_pages, no physical information', { useZeroPages: true, physical: null }],
+    ['splits free zero-filled subpages', { thpSplit: 'zero-subpages-freed' }],
+    ['splits free zero-filled subpages, use_zero_pages', { thpSplit: 'zero-subpages-freed', useZeroPages: true }],
+    ['splits free zero-filled subpages, no physical information', { thpSplit: 'zero-subpages-freed', physical: null }],
   ];
   it.each(cases)('equals the JavaScript model: %s', (_name, over) => {
     for (const seed of [1, 2, 3]) {
@@ -150,6 +135,8 @@ describe.each(ENGINES)('the %s engine\'s KSM model', (_engineName, engine) => {
       const opts: ModelOptions = { processCount: processes, useZeroPages: false, maxPageSharing: 256, zeroHash: ZERO, physical: fakeKernel, ...over };
       const reference = runKsmModelInJs(index, opts);
       expect(reference.scopes[0]?.pagesSharing).toBeGreaterThan(0);
+      expect(reference.scopes[0]?.hugePagesSplit).toBeGreaterThan(0);
+      if (opts.thpSplit === 'zero-subpages-freed') expect(reference.scopes[0]?.zeroSubpagesFreedBySplit).toBeGreaterThan(0);
       expectSameModel(engine.runModel(index, opts), reference);
     }
   });
@@ -160,6 +147,7 @@ describe.each(ENGINES)('the %s engine\'s KSM model', (_engineName, engine) => {
     ['defaults', {}],
     ['use_zero_pages', { useZeroPages: true }],
     ['max_page_sharing 2', { maxPageSharing: 2 }],
+    ['splits free zero-filled subpages', { thpSplit: 'zero-subpages-freed' }],
   ];
   it.each(fileCases)('equals the JavaScript model with the kernel read from files: %s', (_name, over) => {
     for (const seed of [1, 2, 3]) {

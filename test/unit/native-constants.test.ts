@@ -5,10 +5,12 @@
 import { describe, expect, it } from 'vitest';
 import { NATIVE_ABI, nativeAddon, nativeAddonProblem, type NativeAddon } from '../../src/native/native-addon.js';
 import {
+  HUGE_PAGE_FRAMES,
   MAX_PROCESSES,
   META_ANON,
   META_COMPATIBLE,
   META_EXCLUSIVE,
+  META_HUGE,
   META_MERGEABLE_NOW,
   META_NO_PHYS,
   META_ZERO_PFN,
@@ -40,6 +42,7 @@ const TWINS: Record<string, number> = {
   META_PROCESS_MASK: metaProcess(0xffff_ffff),
   META_KIND_SHIFT: Math.log2(packMeta(0, 1, 0, 0)),
   META_KIND_MASK: metaKind(0xffff_ffff),
+  META_HUGE,
   META_ANON,
   META_EXCLUSIVE,
   META_COMPATIBLE,
@@ -54,6 +57,7 @@ const TWINS: Record<string, number> = {
   DOMAIN_FILES_ELSEWHERE,
   DOMAIN_FILES_NONE,
   KPF_KSM,
+  HUGE_PAGE_FRAMES,
   PM_PRESENT_HI,
   PM_SWAPPED_HI,
   PM_FILE_HI,
@@ -69,6 +73,7 @@ const TWINS: Record<string, number> = {
   SCOPE_KSM_ZERO_PAGES: layout.SCOPE_KSM_ZERO_PAGES,
   SCOPE_PAGES_UNSHARED: layout.SCOPE_PAGES_UNSHARED,
   SCOPE_RMAP_ITEMS: layout.SCOPE_RMAP_ITEMS,
+  SCOPE_RAM_FREED_HUGE: layout.SCOPE_RAM_FREED_HUGE,
   SCOPE_SCALARS: layout.SCOPE_SCALARS,
   SCOPE_COUNTERS_PER_PROCESS: layout.SCOPE_COUNTERS_PER_PROCESS,
   SCOPE_COUNTERS_PER_KIND: layout.SCOPE_COUNTERS_PER_KIND,
@@ -129,7 +134,7 @@ describe.skipIf(native === null)(
       for (const [kinds, procs] of [
         [MAPPING_KINDS.length, 1],
         [1, 3],
-        [16, 1000],
+        [8, 1000],
         [MAPPING_KINDS.length, 1000],
       ] as const) {
         const length = layout.nativeCounterLength(kinds, procs);
@@ -147,6 +152,7 @@ describe.skipIf(native === null)(
             counters,
             deferred: new Uint32Array(2),
             domainFiles: empty,
+            deferZero: false,
           });
         expect(pass(new Float64Array(length))).not.toThrow();
         expect(pass(new Float64Array(length - 1))).toThrow(RangeError);
@@ -155,10 +161,10 @@ describe.skipIf(native === null)(
         const result = runKsmModelInJs(index, { processCount: procs, useZeroPages: false, maxPageSharing: 256, zeroHash: { hi: 0, lo: 0 }, physical: null });
         const content = result.content;
         layout.addNativeCounters(new Float64Array(length).fill(1), kinds, procs, content, result.scopes);
-        let total = content.distinctContents + content.naiveDuplicatePages;
+        let total = content.distinctContents + content.naiveDuplicatePages + content.hugeResidentPages;
         for (const a of [...Object.values(content.byKind), ...Object.values(content.byProcess)]) total += a.reduce((x, y) => x + y, 0);
         for (const s of result.scopes) {
-          total += s.ramFreedPages + s.pagesShared + s.pagesSharing + s.ksmZeroPages + s.pagesUnshared + s.rmapItems;
+          total += s.ramFreedPages + s.pagesShared + s.pagesSharing + s.ksmZeroPages + s.pagesUnshared + s.rmapItems + s.ramFreedHugePages;
           for (const a of [...Object.values(s.perProcess), s.ramFreedByKind]) total += a.reduce((x, y) => x + y, 0);
         }
         expect(total).toBe(length);
@@ -189,6 +195,7 @@ describe.skipIf(native === null)(
         counters: new Float64Array(layout.nativeCounterLength(1, 1)),
         deferred: new Uint32Array(2),
         domainFiles: new PhysicalDomains().domainFiles(),
+        deferZero: false,
       };
       expect(addon.modelPass(options)).toEqual([0, 0]);
       const bad = (over: object) => () => addon.modelPass({ ...options, ...over } as Parameters<NativeAddon['modelPass']>[0]);

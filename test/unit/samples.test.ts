@@ -8,13 +8,14 @@ import type { Report } from '../../src/report/report.js';
 
 const samples = (name: string) => fileURLToPath(new URL(`../../samples/${name}`, import.meta.url));
 
-/** Without what depends on the machine and the moment: time, memory, kernel, KSM's run state. */
+/** Without what depends on the machine and the moment: time, memory, kernel (and its THP behaviour), KSM's run state. */
 function stable(r: Report): unknown {
   return {
     ...r,
     createdAt: null,
     host: { ...r.host, kernel: null, root: null },
     ksm: { ...r.ksm, runNow: null },
+    thp: { ...r.thp, splitBehaviour: null, basis: null, kernel: null, verified: null },
     totals: { ...r.totals, elapsedMs: null, stagesMs: null, peakRssBytes: null, indexBytes: null },
     tool: null,
     processes: r.processes.map((p) => ({ ...p, source: p.source.replace(/^.*samples\//, 'samples/'), file: p.file?.replace(/^.*samples\//, 'samples/') })),

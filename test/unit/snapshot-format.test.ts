@@ -11,7 +11,9 @@ import {
   MiB,
   PAGE_ANON,
   PAGE_EXCLUSIVE,
+  PAGE_HUGE,
   PAGE_NO_PHYS,
+  ZERO_CONTENT,
   blockOf,
   flipped,
   layoutOf,
@@ -186,5 +188,53 @@ describe('a header is checked even when every checksum holds', () => {
     const problem = openError(file);
     expect(problem.startsWith(`${file}: `), problem).toBe(true);
     expect(problem.slice(file.length + 2)).toMatch(message);
+  });
+});
+
+describe('huge pages in a snapshot', () => {
+  /**
+   * One process: a huge page (frames 0x200-0x3ff, PAGE_HUGE) of 128 contents a second process
+   * holds too, 256 unique contents and 128 zero-filled subpages.
+   */
+  function withHugePage(thp: Record<string, unknown> | undefined): string {
+    const huge: SyntheticPage[] = [];
+    for (let i = 0; i < 512; i++) {
+      const content = i < 128 ? 10 + i : i < 384 ? 5000 + i : ZERO_CONTENT;
+      huge.push({ content, pfn: 0x200 + i, flags: PAGE_ANON | PAGE_EXCLUSIVE | PAGE_HUGE });
+    }
+    const small: SyntheticPage[] = Array.from({ length: 128 }, (_, i) => ({ content: 10 + i, pfn: 0x10000 + i, flags: PAGE_ANON | PAGE_EXCLUSIVE }));
+    return write(
+      syntheticSnapshot({
+        pageSize,
+        pfnsVisible: true,
+        processes: [
+          { pid: 201, command: 'huge', pages: huge },
+          { pid: 202, command: 'small', pages: small },
+        ],
+        headerOverride: (h) => {
+          if (thp !== undefined) h['thp'] = thp;
+        },
+      }),
+    );
+  }
+
+  it('recorded huge pages and a 6.12+ kernel: the split frees the zero-filled subpages, uncounted', async () => {
+    const r = await report(withHugePage({ split: 'zero-subpages-freed', basis: 'probe', kernel: '6.18.1', verified: true, hugePagesKnown: true }));
+    expect(r.thp).toMatchObject({ splitBehaviour: 'zero-subpages-freed', hugePagesKnown: true, residentPages: 512, verified: true });
+    expect(r.thp.scopes[0]).toEqual({ scope: 'enable-all', hugePagesSplit: 1, ramFreedInHugePagesBytes: 128 * pageSize, zeroSubpagesFreedBySplit: 128 });
+    expect(r.estimate.counters.pages_sharing).toBe(128);
+    expect(r.estimate.ramFreedPages).toBe(128 + 128);
+  });
+
+  it('a snapshot from before huge pages were recorded: not known, the behaviour by its kernel release, and a caveat', async () => {
+    const r = await report(withHugePage(undefined));
+    // Its kernel, 6.1, kept zero-filled subpages; PAGE_HUGE alone (a record from elsewhere) still marks the pages.
+    expect(r.thp).toMatchObject({ splitBehaviour: 'zero-subpages-kept', basis: 'kernel-version', kernel: '6.1.0-synthetic', hugePagesKnown: false, verified: false });
+    expect(r.caveats.join(' ')).toMatch(/transparent huge pages was not known/);
+    expect(r.estimate.counters.pages_sharing).toBe(128 + 127);
+  });
+
+  it('a thp header field of the wrong shape is refused', () => {
+    expect(openError(withHugePage({ split: 'sometimes', basis: 'probe', kernel: null, verified: true, hugePagesKnown: true }))).toMatch(/corrupt header \(huge pages\)/);
   });
 });
