@@ -83,7 +83,7 @@ export async function reportCommand(opts: ReportCommandOptions, io: Io): Promise
     const progress = await progressFor(opts.progress, io);
     const began = (await live?.readRegionsAhead()) ?? performance.now();
     const notScanned = [...(live?.notScanned ?? []), ...recordedSkipped];
-    const scan: ReportScan = runScan(openers, { pageSize: pageSize ?? systemPageSize(), settings: chosen, progress, began, notScanned, engine });
+    const scan: ReportScan = runScan(openers, { pageSize: pageSize ?? systemPageSize(), settings: chosen, progress, began, notScanned, engine, ...(opts.groupBy === undefined ? {} : { groupBy: opts.groupBy }) });
     // A snapshot's regions that its scan could not read count as they did then: they decide
     // the exit status as they did.
     for (const s of scan.sources) {

@@ -14,6 +14,9 @@ import type { KsmSettings } from '../analysis/ksm-settings.js';
 import { PhysicalDomains } from '../physical/physical-domains.js';
 import { EXIT_NO_PERMISSION, SourceError, UserError } from '../util/errors.js';
 import type { Skipped } from '../source/skipped.js';
+import { groupProcesses, type GroupBy, type Grouping } from '../grouping/group-keys.js';
+import { modelGroups, type GroupModelResult } from '../analysis/group-model.js';
+import { isGuestRam } from '../grouping/guest-ram.js';
 
 export interface ProgressReporter {
   start(totalBytes: number): void;
@@ -33,6 +36,8 @@ export interface ScanOptions {
   began?: number;
   /** What the selection matched but will not read (kernel threads, zombies...): reported with the skipped. */
   notScanned?: readonly Skipped[];
+  /** --group-by: the model per group and per pair of groups too. */
+  groupBy?: GroupBy;
 }
 
 /** One region as scanned: what it is, and what the scan found in it. */
@@ -64,6 +69,17 @@ export interface ScannedSource {
   mergeableNow: boolean;
   /** Where its records start in the (unsorted) index. */
   indexStart: number;
+  /** A QEMU guest's RAM blocks (src/grouping/guest-ram.ts) as read; null for other processes. */
+  guestRam: GuestRamTally | null;
+}
+
+/** What a QEMU guest's RAM blocks held when read. */
+export interface GuestRamTally {
+  /** Bytes of address space of the RAM blocks. */
+  mappedBytes: number;
+  residentPages: number;
+  /** Resident pages whose content is all zeros: what a balloon or free page reporting could hand back. */
+  zeroFilledPages: number;
 }
 
 /** Every page of every source in the index, in scan order: before sorting and the model. */
@@ -99,6 +115,15 @@ export interface ScanResult {
   scannedBytes: number;
   elapsedMs: number;
   stagesMs: StagesMs;
+  /** --group-by: the groups and what the model says of each and of each pair. */
+  groups?: ScanGroups;
+}
+
+export interface ScanGroups {
+  grouping: Grouping;
+  model: GroupModelResult;
+  /** Time the group models took (ms), part of stagesMs.model. */
+  elapsedMs: number;
 }
 
 /** Where a scan's time went: finding the regions, reading and hashing, sorting, the model. */
@@ -114,7 +139,7 @@ export interface StagesMs {
  * One failed region is a warning; one failed process is skipped and its pages dropped.
  */
 export function runScan(openers: readonly SourceOpener[], opts: ScanOptions): ScanResult {
-  return analyse(collect(openers, opts), opts.settings);
+  return analyse(collect(openers, opts), opts.settings, opts.groupBy);
 }
 
 /** Reads and hashes every present page of every source into the index. */
@@ -180,6 +205,7 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
       file,
       mergeableNow: regions.some((r) => r.mergeableNow === true),
       indexStart,
+      guestRam: source.info.grouping?.vm ? { mappedBytes: 0, residentPages: 0, zeroFilledPages: 0 } : null,
     };
     let gone: SourceError | null = null;
     for (const region of regions) {
@@ -207,6 +233,7 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
         warnings.push(`${source.label}: ${err.message}; region skipped`);
       }
       scannedRegion.indexedPages = index.length - before;
+      if (entry.guestRam !== null && isGuestRam(region)) tallyGuestRam(entry.guestRam, region, index, before, zeroHash);
       const bytes = (index.length - before) * pageSize;
       scannedBytes += bytes;
       opts.progress?.advance(bytes);
@@ -224,20 +251,29 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
   return { index, sources: scanned, skipped, warnings, domains, zeroHash, engine, hasher, pageSize, scannedBytes, began, regionsAt, readAt: performance.now() };
 }
 
-/** Sorts the index and runs the KSM model over it. */
-export function analyse(c: Collected, settings: KsmSettings): ScanResult {
+/** Sorts the index and runs the KSM model over it (and over each group, with --group-by). */
+export function analyse(c: Collected, settings: KsmSettings, groupBy?: GroupBy): ScanResult {
   const sortFrom = performance.now();
   c.engine.sortIndex(c.index);
   const modelFrom = performance.now();
-  const model = c.engine.runModel(c.index, {
+  const modelOptions = {
     processCount: c.sources.length,
     useZeroPages: settings.useZeroPages,
     maxPageSharing: settings.maxPageSharing,
     zeroHash: c.zeroHash,
     physical: c.domains.size > 0 ? c.domains : null,
-  });
+  };
+  const model = c.engine.runModel(c.index, modelOptions);
   const sharing = c.engine.measureSharing(c.index, c.zeroHash, c.sources.length);
+  let groups: ScanGroups | undefined;
+  if (groupBy !== undefined) {
+    const groupsFrom = performance.now();
+    const grouping = groupProcesses(c.sources, groupBy);
+    const groupModel = modelGroups(c.index, grouping.groupOf, grouping.keys.length, modelOptions, (index, opts) => c.engine.runModel(index, opts));
+    groups = { grouping, model: groupModel, elapsedMs: performance.now() - groupsFrom };
+  }
   return {
+    ...(groups === undefined ? {} : { groups }),
     sources: c.sources,
     skipped: c.skipped,
     warnings: c.warnings,
@@ -259,4 +295,13 @@ function skipOf(opener: SourceOpener, err: unknown): Skipped {
   if (err instanceof SourceError && err.kind === 'exited') return { ...base, reason: err.message, kind: 'exited', affectsExit: false };
   if (err instanceof UserError || err instanceof SourceError) return { ...base, reason: err.message, kind: 'failed', affectsExit: opener.named };
   throw err;
+}
+
+/** Adds a guest RAM region's pages (records [from, index.length) of the unsorted index) to the tally. */
+function tallyGuestRam(t: GuestRamTally, region: SourceRegion, index: PageIndex, from: number, zeroHash: { hi: number; lo: number }): void {
+  t.mappedBytes += region.end - region.start;
+  t.residentPages += index.length - from;
+  for (let r = from; r < index.length; r++) {
+    if (index.hashHi[r] === zeroHash.hi && index.hashLo[r] === zeroHash.lo) t.zeroFilledPages++;
+  }
 }
