@@ -36,10 +36,10 @@ const ELIGIBLE = META_ANON | META_COMPATIBLE;
  * mergeable content. `groupOf[p]` is process p's group (0..groupCount-1). The index must be
  * sorted (engine.sortIndex); it is not changed.
  *
- * RAM freed is a sum over contents, each content's figure depending only on its own records.
- * So freed(a and b) - freed(a) - freed(b) is the same sum over only the contents both a and b
- * hold eligible copies of: the pair's model runs on the records of contents held by more than
- * one group (`shared` below), not on everything a and b hold.
+ * RAM freed is a sum over contents, each content's figure depending only on its own eligible
+ * records (anonymous, in a VMA KSM accepts, not the zero page). So freed(a and b) - freed(a) -
+ * freed(b) is the same sum over only the contents both a and b hold eligible copies of: each
+ * pair's three model runs see only those records, not everything a and b hold.
  */
 export function modelGroups(index: PageIndex, groupOf: Int32Array, groupCount: number, opts: ModelOptions, runModel: RunModel): GroupModelResult {
   const one: ModelOptions = { ...opts, processCount: 1 };
@@ -57,18 +57,15 @@ export function modelGroups(index: PageIndex, groupOf: Int32Array, groupCount: n
   const pairs: GroupPairCross[] = [];
   if (pairKeys.length === 0) return { alone, pairs };
   const shared = partition(index, groupOf, groupCount, sharedRecord);
-  const sharedFreed = new Float64Array(groupCount).fill(-1);
-  const freedOf = (g: number): number => {
-    if ((sharedFreed[g] as number) < 0) sharedFreed[g] = (run(shared.group(g)).scopes[0] as ScopeResult).ramFreedPages;
-    return sharedFreed[g] as number;
-  };
-  const scratch = new PageIndex(16);
+  const both = new PageIndex(16);
+  const onlyA = new PageIndex(16);
+  const onlyB = new PageIndex(16);
+  const freed = (sub: PageIndex): number => (run(sub).scopes[0] as ScopeResult).ramFreedPages;
   for (const key of pairKeys) {
     const a = Math.floor(key / groupCount);
     const b = key % groupCount;
-    merge(shared.group(a), shared.group(b), scratch);
-    const together = (run(scratch).scopes[0] as ScopeResult).ramFreedPages;
-    pairs.push({ a, b, crossRamFreedPages: together - freedOf(a) - freedOf(b) });
+    commonContents(shared.group(a), shared.group(b), both, onlyA, onlyB);
+    pairs.push({ a, b, crossRamFreedPages: freed(both) - freed(onlyA) - freed(onlyB) });
   }
   return { alone, pairs };
 }
@@ -150,7 +147,11 @@ function sharedContents(index: PageIndex, groupOf: Int32Array, groupCount: numbe
         }
       }
       if (present.length > 1) {
-        sharedRecord.fill(1, a, b);
+        // Only eligible records: RAM freed depends on no other (the model skips them when it counts frames).
+        for (let r = a; r < b; r++) {
+          const m = mt[r] as number;
+          if ((m & ELIGIBLE) === ELIGIBLE && (m & META_ZERO_PFN) === 0) sharedRecord[r] = 1;
+        }
         present.sort((x, y) => x - y);
         for (let i = 0; i < present.length; i++) {
           for (let j = i + 1; j < present.length; j++) pairSet.add((present[i] as number) * groupCount + (present[j] as number));
@@ -162,36 +163,67 @@ function sharedContents(index: PageIndex, groupOf: Int32Array, groupCount: numbe
   return { sharedRecord, pairKeys: [...pairSet].sort((x, y) => x - y) };
 }
 
-/** The records of two sorted indexes in one, sorted by (hash, frame) as the index sort orders them. */
-function merge(x: PageIndex, y: PageIndex, out: PageIndex): void {
-  out.length = 0;
-  out.reserve(x.length + y.length);
+/**
+ * The contents two sorted indexes both hold: `ab` gets their records of those contents merged
+ * by (hash, frame) as the index sort orders them (one frame's mappings stay adjacent), `a` and
+ * `b` each side's own.
+ */
+function commonContents(x: PageIndex, y: PageIndex, ab: PageIndex, a: PageIndex, b: PageIndex): void {
+  ab.length = 0;
+  a.length = 0;
+  b.length = 0;
+  const xh = x.hashHi;
+  const xl = x.hashLo;
+  const yh = y.hashHi;
+  const yl = y.hashLo;
   let i = 0;
   let j = 0;
-  let o = 0;
-  while (i < x.length || j < y.length) {
-    const takeX = j >= y.length || (i < x.length && !after(x, i, y, j));
-    const src = takeX ? x : y;
-    const r = takeX ? i++ : j++;
-    out.hashHi[o] = src.hashHi[r] as number;
-    out.hashLo[o] = src.hashLo[r] as number;
-    out.pfnLo[o] = src.pfnLo[r] as number;
-    out.meta[o] = src.meta[r] as number;
-    o++;
+  while (i < x.length && j < y.length) {
+    const h1 = xh[i] as number;
+    const l1 = xl[i] as number;
+    const h2 = yh[j] as number;
+    const l2 = yl[j] as number;
+    if (h1 < h2 || (h1 === h2 && l1 < l2)) {
+      while (i < x.length && xh[i] === h1 && xl[i] === l1) i++;
+      continue;
+    }
+    if (h1 !== h2 || l1 !== l2) {
+      while (j < y.length && yh[j] === h2 && yl[j] === l2) j++;
+      continue;
+    }
+    let ie = i + 1;
+    while (ie < x.length && xh[ie] === h1 && xl[ie] === l1) ie++;
+    let je = j + 1;
+    while (je < y.length && yh[je] === h1 && yl[je] === l1) je++;
+    append(a, x, i, ie);
+    append(b, y, j, je);
+    // Within one content the order is by frame: the domain bits of meta, then pfnLo.
+    ab.reserve(ie - i + je - j);
+    let o = ab.length;
+    while (i < ie || j < je) {
+      const takeX = j >= je || (i < ie && frameKey(x, i) <= frameKey(y, j));
+      const src = takeX ? x : y;
+      const r = takeX ? i++ : j++;
+      ab.hashHi[o] = src.hashHi[r] as number;
+      ab.hashLo[o] = src.hashLo[r] as number;
+      ab.pfnLo[o] = src.pfnLo[r] as number;
+      ab.meta[o] = src.meta[r] as number;
+      o++;
+    }
+    ab.length = o;
   }
-  out.length = o;
 }
 
-/** x's record i sorts after y's record j: by hash, then the frame (domain bits of meta, then pfnLo). */
-function after(x: PageIndex, i: number, y: PageIndex, j: number): boolean {
-  const a1 = x.hashHi[i] as number;
-  const b1 = y.hashHi[j] as number;
-  if (a1 !== b1) return a1 > b1;
-  const a2 = x.hashLo[i] as number;
-  const b2 = y.hashLo[j] as number;
-  if (a2 !== b2) return a2 > b2;
-  const a3 = (x.meta[i] as number) >>> 26;
-  const b3 = (y.meta[j] as number) >>> 26;
-  if (a3 !== b3) return a3 > b3;
-  return (x.pfnLo[i] as number) > (y.pfnLo[j] as number);
+function frameKey(x: PageIndex, i: number): number {
+  return ((x.meta[i] as number) >>> 26) * 0x1_0000_0000 + (x.pfnLo[i] as number);
+}
+
+function append(out: PageIndex, src: PageIndex, from: number, to: number): void {
+  out.reserve(to - from);
+  const o = out.length;
+  out.hashHi.set(src.hashHi.subarray(from, to), o);
+  out.hashLo.set(src.hashLo.subarray(from, to), o);
+  out.pfnLo.set(src.pfnLo.subarray(from, to), o);
+  out.meta.set(src.meta.subarray(from, to), o);
+  out.length = o + (to - from);
 }
