@@ -94,9 +94,10 @@ export function selectionOf(a: Args): Selection {
   const trees = numbers(a['tree']);
   const names = strings(a['name']);
   const sel = { pids, names, trees, chromium: a['chromium'] === true, chromiumAll: a['chromium-all'] === true, all: a['all'] === true, ...(a['qemu'] === true ? { qemu: true } : {}) };
-  if (sel.all && (pids.length > 0 || names.length > 0 || trees.length > 0 || sel.chromium || sel.chromiumAll || sel.qemu === true)) {
-    throw new UsageError('--all scans every process: it does not combine with --pid, --name, --tree, --chromium or --qemu');
+  if (sel.all && (pids.length > 0 || names.length > 0 || trees.length > 0 || sel.chromium || sel.chromiumAll)) {
+    throw new UsageError('--all scans every process: it does not combine with --pid, --name, --tree or --chromium');
   }
+  if (sel.all && sel.qemu === true) throw new UsageError('--all scans every process: it does not combine with --qemu');
   return sel;
 }
 
