@@ -52,6 +52,7 @@ export function groupSection(scan: ScanResult, together: Estimate, minSaving = D
     acrossGroupsRamFreedBytes: together.ramFreedBytes - aloneRamFreedBytes,
     pairsCrossRamFreedBytes: sum(groupPairs.map((p) => p.crossRamFreedBytes)),
     elapsedMs: Math.round(g.elapsedMs),
+    minSavingBytes: minSaving,
   };
 
   const recommendations: Recommendation[] = groups
@@ -120,7 +121,8 @@ function guestFigures(scan: ScanResult, procs: readonly number[]): GuestFigures 
   for (const p of procs) {
     const s = scan.sources[p];
     const facts = s?.info.grouping?.vm;
-    if (s === undefined || facts === null || facts === undefined || s.guestRam === null) continue;
+    // Guest figures for a group of guests only: in a group with other processes they would read as the group's.
+    if (s === undefined || facts === null || facts === undefined || s.guestRam === null) return null;
     vm ??= facts;
     mapped += s.guestRam.mappedBytes;
     resident += s.guestRam.residentPages;

@@ -98,6 +98,8 @@ export interface GroupTotals {
   pairsCrossRamFreedBytes: number;
   /** Milliseconds the group models took. */
   elapsedMs: number;
+  /** --min-saving: the net saving alone a group needs to be recommended. */
+  minSavingBytes: number;
 }
 
 export interface Recommendation {

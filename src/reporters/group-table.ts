@@ -42,11 +42,11 @@ export function groupTableLines(report: Report, width: number, ascii: boolean, s
     emit(renderColumns(pairColumns, pairs.slice(0, 20).map((p) => [escapeLine(p.a, ascii), escapeLine(p.b, ascii), formatBytes(p.crossRamFreedBytes)]), { width, ascii }).lines);
   }
   say('');
-  const floor = report.recommendations[0]?.minSavingBytes;
+  const floor = formatBytes(t.minSavingBytes);
   if (report.recommendations.length === 0) {
-    say(`Recommendation: no group saves enough alone to be worth KSM's scanning (net saving at least --min-saving${floor === undefined ? '' : ` ${formatBytes(floor)}`}).`, 2);
+    say(`Recommendation: no group saves enough alone to be worth KSM's scanning (a net saving of at least ${floor}, --min-saving).`, 2);
   } else {
-    say(`Recommendation: enable KSM for ${report.recommendations.length === 1 ? 'this group' : 'these groups'} (net saving at least ${formatBytes(floor ?? 0)}):`, 2);
+    say(`Recommendation: enable KSM for ${report.recommendations.length === 1 ? 'this group' : 'these groups'} (net saving at least ${floor}):`, 2);
     for (const r of report.recommendations) {
       say(`  ${r.key}: net ${formatBytes(r.netSavingBytes)}. ${r.how}`, 4);
       if (r.dropIn !== null) say(`    ${r.dropIn.path}: ${r.dropIn.contents.trimEnd().replace(/\n/g, ' | ')}`, 6);

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Estimate } from '../../src/report/report.js';
 import { qemuMissing, startLoaderGuest, stopAllLoaderGuests, type LoaderGuest } from '../support/qemu-loader.js';
 import { pidArgs, scanJson } from '../support/samepage.js';
+import { holdKsmLock } from '../support/ksm.js';
 
 const PAGE = 4096;
 const SHARED_PAGES = 64;
@@ -72,6 +73,16 @@ describe.skipIf(missing !== null)(`QEMU guests${missing === null ? '' : ` (skipp
   });
 
   it('each guest alone and each guest x guest cross figure equal separate scans, exactly', async () => {
+    // Guest RAM is mergeable: no other test's KSM session may merge it between two scans.
+    const release = await holdKsmLock();
+    try {
+      await compareWithSeparateScans();
+    } finally {
+      await release();
+    }
+  });
+
+  async function compareWithSeparateScans(): Promise<void> {
     const pids = guests.map((g) => g.pid);
     const { report } = await scanJson(['--group-by', 'vm', ...pidArgs(pids)]);
     const alone = new Map<number, Estimate>();
@@ -90,5 +101,5 @@ describe.skipIf(missing !== null)(`QEMU guests${missing === null ? '' : ` (skipp
         expect(expected).toBeGreaterThanOrEqual(SHARED_PAGES * PAGE);
       }
     }
-  });
+  }
 });

@@ -109,7 +109,7 @@ function groupedReport(): Report {
     groupBy: 'unit',
     groups,
     groupPairs: [{ a: 'a.service', b: HOSTILE.csv, crossRamFreedBytes: 8192 }],
-    groupTotals: { groups: 3, aloneRamFreedBytes: 1, aloneNetSavingBytes: 1, togetherRamFreedBytes: 2, togetherNetSavingBytes: 2, acrossGroupsRamFreedBytes: 1, pairsCrossRamFreedBytes: 8192, elapsedMs: 1 },
+    groupTotals: { groups: 3, aloneRamFreedBytes: 1, aloneNetSavingBytes: 1, togetherRamFreedBytes: 2, togetherNetSavingBytes: 2, acrossGroupsRamFreedBytes: 1, pairsCrossRamFreedBytes: 8192, elapsedMs: 1, minSavingBytes: 64 << 20 },
     recommendations: [recommendationFor(groups[0] as GroupRow, 64 << 20)],
   };
 }
