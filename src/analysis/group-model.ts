@@ -45,12 +45,7 @@ export function modelGroups(index: PageIndex, groupOf: Int32Array, groupCount: n
   const one: ModelOptions = { ...opts, processCount: 1 };
   const run = (sub: PageIndex): ModelResult => runModel(sub, one);
 
-  const all = partition(index, groupOf, groupCount, null);
-  const alone: GroupAlone[] = [];
-  for (let g = 0; g < groupCount; g++) {
-    const r = run(all.group(g));
-    alone.push({ scope: r.scopes[0] as ScopeResult, naiveDuplicatePages: r.content.naiveDuplicatePages });
-  }
+  const alone = modelAlone(index, groupOf, groupCount, run);
 
   // Contents with eligible records in two groups or more, and which pairs meet in them.
   const { sharedRecord, pairKeys } = sharedContents(index, groupOf, groupCount);
@@ -68,6 +63,17 @@ export function modelGroups(index: PageIndex, groupOf: Int32Array, groupCount: n
     pairs.push({ a, b, crossRamFreedPages: freed(both) - freed(onlyA) - freed(onlyB) });
   }
   return { alone, pairs };
+}
+
+/** Each group's records alone: one partition, freed (for the pairs' smaller one) once every group is run. */
+function modelAlone(index: PageIndex, groupOf: Int32Array, groupCount: number, run: (sub: PageIndex) => ModelResult): GroupAlone[] {
+  const all = partition(index, groupOf, groupCount, null);
+  const alone: GroupAlone[] = [];
+  for (let g = 0; g < groupCount; g++) {
+    const r = run(all.group(g));
+    alone.push({ scope: r.scopes[0] as ScopeResult, naiveDuplicatePages: r.content.naiveDuplicatePages });
+  }
+  return alone;
 }
 
 interface Partition {
