@@ -4,6 +4,9 @@ import { RMAP_ITEM_BYTES } from '../analysis/model-result.js';
 import { KIND_LABEL, MAPPING_KINDS } from '../source/mapping-kind.js';
 import { groupSection } from './group-report.js';
 import { estimateOf } from './estimate.js';
+import { unitOfCgroup } from '../grouping/unit-name.js';
+import type { GroupingFacts } from '../source/memory-source.js';
+import type { ProcessGrouping } from './report.js';
 import { isPartial } from '../source/skipped.js';
 import { plural } from '../util/plural.js';
 import type { ContentSharing } from '../analysis/content-sharing.js';
@@ -71,6 +74,7 @@ export function buildReport(scan: ReportScan, meta: { version: string; root: boo
       mergeableNow: s.mergeableNow,
       regionsSkipped: s.regionsSkipped,
       regionsFailed: s.regionsFailed,
+      grouping: groupingOf(s.info.grouping),
     };
   });
 
@@ -168,4 +172,9 @@ function sum(values: readonly number[]): number {
   let t = 0;
   for (const v of values) t += v;
   return t;
+}
+
+function groupingOf(f: GroupingFacts | undefined): ProcessGrouping | null {
+  if (f === undefined) return null;
+  return { cgroup: f.cgroup, unit: f.cgroup === null ? null : unitOfCgroup(f.cgroup), uid: f.uid, user: f.user, vm: f.vm?.name ?? null };
 }

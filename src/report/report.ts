@@ -211,6 +211,18 @@ export interface ProcessRow {
   mergeableNow: boolean;
   regionsSkipped: number;
   regionsFailed: number;
+  /** What --group-by groups it by, as read when it was scanned; null for a core (or an older snapshot). */
+  grouping: ProcessGrouping | null;
+}
+
+export interface ProcessGrouping {
+  cgroup: string | null;
+  /** The unit named by the cgroup path (src/grouping/unit-name.ts); null without a path. */
+  unit: string | null;
+  uid: number | null;
+  user: string | null;
+  /** The QEMU guest's name (-name, else -uuid, else "pid N"); null for other processes. */
+  vm: string | null;
 }
 
 /**

@@ -4,7 +4,7 @@
 // scan(b), exactly, by unit and by user, live and from a snapshot. A frame shared by fork
 // between two groups (a parent in one cgroup, its child moved to another) is in the mix, and
 // zero pages from read faults (the kernel's zero page where it has one, real pages where not).
-import { copyFileSync, chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -13,6 +13,7 @@ import type { Estimate, Report } from '../../src/report/report.js';
 import { buildFixture, startPagefill, stopAllFixtures, type Fixture } from '../support/fixtures.js';
 import { cgroup2Mount, testCgroups, type TestCgroups } from '../support/cgroups.js';
 import { pidArgs, runSamepage, scanJson } from '../support/samepage.js';
+import { passwdEntries } from '../../src/live/grouping-facts.js';
 
 const root = process.getuid?.() === 0;
 const mount = cgroup2Mount();
@@ -27,6 +28,8 @@ const setpriv = (() => {
 const why = !root ? 'needs root (cgroups, setpriv)' : mount === null ? 'no cgroup2 mount' : !setpriv ? 'no setpriv' : null;
 
 const tag = `samepage-test-${process.pid}`;
+/** uid 65534's name here (nobody on Debian), as samepage shows it. */
+const NOBODY = passwdEntries(readFileSync('/etc/passwd', 'utf8')).find(([, uid]) => uid === 65534)?.[0] ?? 'uid 65534';
 const CG = {
   a: `/system.slice/${tag}-a.service`,
   b: `/system.slice/${tag}-b.scope`,
@@ -111,6 +114,9 @@ describe.skipIf(why !== null)(`--group-by on processes in cgroups${why === null 
     const { report } = await scanJson(['--group-by', 'unit', ...pidArgs(every())]);
     expect(report.groupBy).toBe('unit');
     await expectExact(report, { [`${tag}-a.service`]: pids.a, [`${tag}-b.scope`]: pids.b, [CG.c]: pids.c });
+    // Each process row says what it was grouped by.
+    const b1 = report.processes.find((p) => p.pid === pids.b[0]);
+    expect(b1?.grouping).toEqual({ cgroup: CG.b, unit: `${tag}-b.scope`, uid: 65534, user: NOBODY === 'uid 65534' ? null : NOBODY, vm: null });
     // a (root) and b (nobody) share seq=1: merging across them is across owners.
     expect(report.caveats.some((c) => c.includes('side channel'))).toBe(true);
   });
@@ -121,7 +127,7 @@ describe.skipIf(why !== null)(`--group-by on processes in cgroups${why === null 
     const byUser = (await scanJson(['--group-by', 'user', ...pidArgs(every())])).report;
     // a1's child stays root's: only b1 and b2 run as nobody.
     const child = pids.b[2] as number;
-    await expectExact(byUser, { root: [...pids.a, child, ...pids.c], nobody: pids.b.slice(0, 2) });
+    await expectExact(byUser, { root: [...pids.a, child, ...pids.c], [NOBODY]: pids.b.slice(0, 2) });
   });
 
   it('a snapshot keeps the grouping facts: report --group-by gives the live figures', async () => {
