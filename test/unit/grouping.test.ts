@@ -140,6 +140,13 @@ describe('group rows in every format', () => {
     expect(html).toContain('data-path="groups.0.alone.ramFreedBytes"');
     expect(html).toContain('data-path="groupPairs.0.crossRamFreedBytes"');
     expect(html).toContain('MemoryKSM=yes');
+    // Every figure of the group section is the report's own, at the path it names.
+    const figures = [...html.matchAll(/data-path="(group[^"]*)" data-value="([^"]*)"/g)];
+    expect(figures.length).toBeGreaterThan(10);
+    for (const [, path, value] of figures) {
+      const at = (path as string).split('.').reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], r);
+      expect(at, path).toBe(Number(value));
+    }
   });
 
   it('recommends a drop-in for a service and the prctl for anything else', () => {
