@@ -3,7 +3,7 @@ import { EXIT_ERROR, EXIT_OK, readVersion, type Io } from './commands/common.js'
 import { UserError } from './util/errors.js';
 import { engineProblem } from './engine/choose-engine.js';
 import { escapeLine } from './reporters/text-escape.js';
-import { type Args, DASH, checkFlagsTakeNoValue, progressOf, reportFlagsOf, reportOptions, selectionOf, selectionOptions, snapshotOptions, threadsOf, undash } from './cli/options.js';
+import { type Args, DASH, checkFlagsTakeNoValue, groupingFlagsOf, groupingOptions, groupingSelectionOptions, progressOf, reportFlagsOf, reportOptions, selectionOf, selectionOptions, snapshotOptions, threadsOf, undash } from './cli/options.js';
 import { UsageError, usageErrorOf } from './cli/usage-error.js';
 
 export { EXIT_ERROR, EXIT_OK, EXIT_PARTIAL } from './commands/common.js';
@@ -63,20 +63,20 @@ function parser(io: Io, state: { status: number; helpFor: string | null }, args:
       'parse-numbers': false,
       'parse-positional-numbers': false,
     })
-    .command(['scan', '$0'], 'scan live processes (the default command)', (c) => reportOptions(selectionOptions(c)), async (a: Args) => {
+    .command(['scan', '$0'], 'scan live processes (the default command)', (c) => groupingOptions(reportOptions(groupingSelectionOptions(selectionOptions(c)))), async (a: Args) => {
       const { scanCommand } = await import('./commands/scan-command.js');
-      state.status = await run(() => scanCommand({ selection: selectionOf(a), ...reportFlagsOf(a), threads: threadsOf(a), progress: progressOf(a) }, io), io);
+      state.status = await run(() => scanCommand({ selection: selectionOf(a), ...reportFlagsOf(a), ...groupingFlagsOf(a), threads: threadsOf(a), progress: progressOf(a) }, io), io);
     })
     .command(
       'snapshot',
       'save what a scan learns, to analyse later or elsewhere',
       (c) =>
         snapshotOptions(
-          selectionOptions(
+          groupingSelectionOptions(selectionOptions(
             c.usage(
               "samepage snapshot -o FILE [options]\n\nSaves what a scan of live processes learns (hashes, flags, frames: 16 bytes per resident\npage), written atomically, for 'samepage report FILE' later.",
             ),
-          ),
+          )),
         ),
       async (a: Args) => {
         const output = a['output'];
@@ -89,20 +89,20 @@ function parser(io: Io, state: { status: number; helpFor: string | null }, args:
       'report [files..]',
       'analyse snapshots and core dumps (and live processes)',
       (c) =>
-        reportOptions(
-          selectionOptions(
+        groupingOptions(reportOptions(
+          groupingSelectionOptions(selectionOptions(
             c
               .usage(
                 'samepage report FILE... [options]\n\nAnalyses snapshots and core dumps (gcore, kernel cores, QEMU dump-guest-memory; .zst\ntoo), alone or together with live processes chosen as for scan. \'-\' reads one from standard input:\nsamepage snapshot -o - | samepage report -',
               )
               .positional('files', { type: 'string', array: true, describe: 'snapshots and core dumps' }),
-          ),
-        ),
+          )),
+        )),
       async (a: Args) => {
         const files = Array.isArray(a['files']) ? a['files'].map((f) => undash(String(f))) : [];
         if (files.length === 0) throw new UsageError('report needs at least one snapshot or core file');
         const { reportCommand } = await import('./commands/report-command.js');
-        state.status = await run(() => reportCommand({ files, selection: selectionOf(a), ...reportFlagsOf(a), threads: threadsOf(a), progress: progressOf(a) }, io), io);
+        state.status = await run(() => reportCommand({ files, selection: selectionOf(a), ...reportFlagsOf(a), ...groupingFlagsOf(a), threads: threadsOf(a), progress: progressOf(a) }, io), io);
       },
     )
     .command('help [command]', "a command's options", (c) => c.positional('command', { type: 'string' }), (a: Args) => {

@@ -3,6 +3,7 @@ import type { Argv } from 'yargs';
 import type { Selection } from '../live/select.js';
 import { INT_MAX, pidNumber, wholeNumber } from './numbers.js';
 import { UsageError } from './usage-error.js';
+import { GROUP_BY, type GroupBy } from '../grouping/group-keys.js';
 import { FORMATS, type Format } from '../reporters/formats.js';
 import { SORT_KEYS, type SortKey } from '../reporters/process-order.js';
 
@@ -24,7 +25,7 @@ export function undash(word: string): string {
   return word === DASH ? '-' : word;
 }
 
-const FLAGS = ['chromium', 'chromium-all', 'all', 'no-progress', 'json'];
+const FLAGS = ['chromium', 'chromium-all', 'all', 'no-progress', 'json', 'qemu'];
 
 /** A flag takes no value: yargs would read --all=yes as false and --all=3 as true. */
 export function checkFlagsTakeNoValue(args: readonly string[]): void {
@@ -92,10 +93,11 @@ export function selectionOf(a: Args): Selection {
   const pids = numbers(a['pid']);
   const trees = numbers(a['tree']);
   const names = strings(a['name']);
-  const sel = { pids, names, trees, chromium: a['chromium'] === true, chromiumAll: a['chromium-all'] === true, all: a['all'] === true };
+  const sel = { pids, names, trees, chromium: a['chromium'] === true, chromiumAll: a['chromium-all'] === true, all: a['all'] === true, ...(a['qemu'] === true ? { qemu: true } : {}) };
   if (sel.all && (pids.length > 0 || names.length > 0 || trees.length > 0 || sel.chromium || sel.chromiumAll)) {
     throw new UsageError('--all scans every process: it does not combine with --pid, --name, --tree or --chromium');
   }
+  if (sel.all && sel.qemu === true) throw new UsageError('--all scans every process: it does not combine with --qemu');
   return sel;
 }
 
@@ -136,4 +138,49 @@ export function reportFlagsOf(a: Args): ReportFlags {
     maxPageSharing: n(a['max-page-sharing']),
     top: n(a['top']) ?? 40,
   };
+}
+
+// --group-by, --min-saving, --qemu (issue 14): KSM per group of processes, and QEMU guests.
+const GROUPS = 'Grouping (KSM per unit, user, VM):';
+
+export function groupingSelectionOptions<T>(y: Argv<T>): Argv<T> {
+  return y.option('qemu', { type: 'boolean', group: SELECTION, describe: 'every QEMU guest (qemu-system-*): guest RAM told from QEMU\'s own' });
+}
+
+export function groupingOptions<T>(y: Argv<T>): Argv<T> {
+  return y
+    .option('group-by', {
+      type: 'string',
+      requiresArg: true,
+      group: GROUPS,
+      describe: `the estimate per ${GROUP_BY.join(', ')}: each group alone, each pair across`,
+      coerce: (v: unknown) => oneOf(last(v), '--group-by', GROUP_BY),
+    })
+    .option('min-saving', {
+      type: 'string',
+      requiresArg: true,
+      group: GROUPS,
+      describe: 'recommend KSM for a group whose net saving is at least this (bytes, or K, M, G; default 64M)',
+      coerce: (v: unknown) => byteSize(last(v), '--min-saving'),
+    });
+}
+
+export interface GroupingFlags {
+  groupBy: GroupBy | undefined;
+  /** Undefined: the report's default (DEFAULT_MIN_SAVING_BYTES, src/report/group-report.ts). */
+  minSaving: number | undefined;
+}
+
+export function groupingFlagsOf(a: Args): GroupingFlags {
+  const minSaving = typeof a['min-saving'] === 'number' ? a['min-saving'] : undefined;
+  const groupBy = a['group-by'] as GroupBy | undefined;
+  // --qemu asks about guests: grouped by VM unless another grouping is asked for.
+  return { groupBy: groupBy ?? (a['qemu'] === true ? 'vm' : undefined), minSaving };
+}
+
+function byteSize(value: string, flag: string): number {
+  const m = /^(\d+)([KMGT]?)(i?B)?$/i.exec(value.trim());
+  if (m === null) throw new UsageError(`${flag} takes a size in bytes, or with K, M, G or T (1024-based), not '${value}'`);
+  const unit = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[(m[2] ?? '').toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  return Number(m[1]) * unit;
 }

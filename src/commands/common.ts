@@ -20,6 +20,8 @@ import type { Engine } from '../engine/engine.js';
 import { isRoot, systemPageSize } from '../util/system.js';
 import { EXIT_NO_PERMISSION, UserError } from '../util/errors.js';
 import { groupedReasons, isBenignSkip, type Skipped } from '../source/skipped.js';
+import { UserNames, readGroupingFacts } from '../live/grouping-facts.js';
+import type { GroupBy } from '../grouping/group-keys.js';
 
 export const EXIT_OK = 0;
 export const EXIT_PARTIAL = 1;
@@ -42,6 +44,9 @@ export interface OutputOptions {
   output: string | null;
   top: number;
   sort: SortKey;
+  /** --group-by and --min-saving (the recommendation's floor). */
+  groupBy?: GroupBy | undefined;
+  minSaving?: number;
 }
 
 export interface WhatIf {
@@ -50,7 +55,7 @@ export interface WhatIf {
 }
 
 export function hasSelection(s: Selection): boolean {
-  return s.pids.length + s.names.length + s.trees.length > 0 || s.chromium || s.chromiumAll || s.all;
+  return s.pids.length + s.names.length + s.trees.length > 0 || s.chromium || s.chromiumAll || s.all || s.qemu === true;
 }
 
 /** Live processes as sources, sharing the kernel's physical information when root. */
@@ -69,6 +74,9 @@ export interface LiveOpeners {
 
 export function liveOpeners(selection: Selection, threads: number, engine: Engine, io: Io): LiveOpeners {
   const { processes, notScanned } = selectProcesses(selection, process.pid);
+  // What --group-by groups by, read once per selected process (kept in snapshots too).
+  const users = new UserNames();
+  for (const p of processes) p.info = { ...p.info, grouping: readGroupingFacts(p.info.pid, users) };
   const infos = processes.map((p) => p.info);
   const root = isRoot();
   const pageSize = systemPageSize();
@@ -144,7 +152,7 @@ export function checkReportOutput(out: OutputOptions, io: Io): void {
 /** Prints the report and returns the exit status: partial when memory a user named could not be read. */
 export async function printReport(scan: ScanResult, root: boolean, out: OutputOptions, io: Io): Promise<number> {
   if (scan.sources.length === 0) throw nothingScanned(scan.skipped);
-  const report = buildReport(scan, { version: readVersion(), root });
+  const report = buildReport(scan, { version: readVersion(), root, ...(out.minSaving === undefined ? {} : { minSaving: out.minSaving }) });
   const ascii = !localeIsUtf8(process.env);
   // A table is fitted to the terminal it is printed on; one written to a file, to COLUMNS or 80.
   const file = reportFile(out);

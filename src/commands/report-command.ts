@@ -91,6 +91,7 @@ export async function reportCommand(opts: ReportCommandOptions, io: Io): Promise
     const notScanned = [...(live?.notScanned ?? []), ...recordedSkipped];
     const scan: ReportScan = runScan(openers, {
       pageSize: pageSize ?? systemPageSize(), settings: chosen, progress, began, notScanned, engine, hugePagesRecorded, ...(thp === undefined ? {} : { thp }),
+      ...(opts.groupBy === undefined ? {} : { groupBy: opts.groupBy }),
     });
     // A snapshot's regions that its scan could not read count as they did then: they decide
     // the exit status as they did.

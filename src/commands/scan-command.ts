@@ -20,7 +20,7 @@ export async function scanCommand(opts: ScanCommandOptions, io: Io): Promise<num
     const settings = effectiveSettings(null, opts, io);
     const progress = await progressFor(opts.progress, io);
     const began = await live.readRegionsAhead();
-    const scan = runScan(live.openers, { pageSize: live.pageSize, settings, progress, began, notScanned: live.notScanned, engine });
+    const scan = runScan(live.openers, { pageSize: live.pageSize, settings, progress, began, notScanned: live.notScanned, engine, ...(opts.groupBy === undefined ? {} : { groupBy: opts.groupBy }) });
     return await printReport(scan, live.root, opts, io);
   } finally {
     live.close();

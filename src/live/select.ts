@@ -2,6 +2,7 @@ import type { ProcessInfo } from '../source/memory-source.js';
 import { groupedReasons, type Skipped } from '../source/skipped.js';
 import { listPids, ownLineage, readProcessStatus, type ProcessStatus } from './process-info.js';
 import { UserError } from '../util/errors.js';
+import { isQemu } from '../grouping/qemu-args.js';
 
 export interface Selection {
   pids: number[];
@@ -10,6 +11,8 @@ export interface Selection {
   chromium: boolean;
   chromiumAll: boolean;
   all: boolean;
+  /** --qemu: every QEMU guest (qemu-system-*). */
+  qemu?: boolean;
 }
 
 export interface SelectedProcess {
@@ -37,7 +40,7 @@ export function selectProcesses(sel: Selection, selfPid: number): ProcessSelecti
   // only because the command line that runs it holds the pattern, so that match is no match.
   const candidates = new Map<number, { status: ProcessStatus; how: 'pid' | 'all' | 'tree' | 'pattern' }>();
   const notScanned: Skipped[] = [];
-  const needList = sel.all || sel.names.length > 0 || sel.trees.length > 0 || sel.chromium || sel.chromiumAll;
+  const needList = sel.all || sel.names.length > 0 || sel.trees.length > 0 || sel.chromium || sel.chromiumAll || sel.qemu === true;
   const everyone = needList ? listStatuses() : [];
 
   const missing: number[] = [];
@@ -71,6 +74,10 @@ export function selectProcesses(sel: Selection, selfPid: number): ProcessSelecti
       if (p.info.chromiumType === null) continue;
       if (sel.chromiumAll || p.info.chromiumType === 'renderer') add(p, 'pattern');
     }
+  }
+
+  if (sel.qemu === true) {
+    for (const p of everyone) if (isQemu(p.info.command, p.info.cmdline.split(' ').slice(0, 1))) add(p, 'pattern');
   }
 
   const lineage = ownLineage(selfPid);

@@ -1,8 +1,12 @@
 import { release } from 'node:os';
 import type { ScanResult } from '../scan/scan.js';
-import type { ScopeResult } from '../analysis/model-result.js';
 import { RMAP_ITEM_BYTES } from '../analysis/model-result.js';
 import { KIND_LABEL, MAPPING_KINDS } from '../source/mapping-kind.js';
+import { groupSection } from './group-report.js';
+import { estimateOf } from './estimate.js';
+import { unitOfCgroup } from '../grouping/unit-name.js';
+import type { GroupingFacts } from '../source/memory-source.js';
+import type { ProcessGrouping } from './report.js';
 import { isPartial } from '../source/skipped.js';
 import { plural } from '../util/plural.js';
 import type { ContentSharing } from '../analysis/content-sharing.js';
@@ -13,39 +17,13 @@ export interface ReportScan extends ScanResult {
   inputs?: ReportInput[];
 }
 
-const SCOPE_DESCRIPTION: Record<ScopeResult['scope'], string> = {
-  'enable-all': 'if KSM were enabled for these processes (prctl PR_SET_MEMORY_MERGE, systemd MemoryKSM=yes)',
-  'mergeable-now': 'what KSM merges today: only VMAs already marked mergeable (madvise MADV_MERGEABLE or the prctl)',
-};
-
-export function buildReport(scan: ReportScan, meta: { version: string; root: boolean; now?: Date }): Report {
+export function buildReport(scan: ReportScan, meta: { version: string; root: boolean; now?: Date; minSaving?: number }): Report {
   const { model, pageSize, settings } = scan;
   const content = model.content;
   const naiveDuplicateBytes = content.naiveDuplicatePages * pageSize;
   const pfnsVisible = scan.sources.length > 0 && scan.sources.every((s) => s.hasPhysicalInfo);
 
-  const estimates: Estimate[] = model.scopes.map((s) => {
-    const metadataBytes = s.rmapItems * RMAP_ITEM_BYTES;
-    return {
-      scope: s.scope,
-      description: SCOPE_DESCRIPTION[s.scope],
-      ramFreedBytes: s.ramFreedPages * pageSize,
-      ramFreedPages: s.ramFreedPages,
-      naiveDuplicateBytes,
-      counters: {
-        pages_shared: s.pagesShared,
-        pages_sharing: s.pagesSharing,
-        ksm_zero_pages: s.ksmZeroPages,
-        pages_unshared: s.pagesUnshared,
-        use_zero_pages: settings.useZeroPages ? 1 : 0,
-        max_page_sharing: settings.maxPageSharing,
-      },
-      rmapItems: s.rmapItems,
-      metadataBytes,
-      generalProfitBytes: (s.pagesSharing + s.ksmZeroPages) * pageSize - metadataBytes,
-      netSavingBytes: s.ramFreedPages * pageSize - metadataBytes,
-    };
-  });
+  const estimates: Estimate[] = model.scopes.map((s) => estimateOf(s, naiveDuplicateBytes, pageSize, settings));
   const main = model.scopes.find((s) => s.scope === 'enable-all');
   const today = model.scopes.find((s) => s.scope === 'mergeable-now');
   const estimate = estimates[0];
@@ -96,6 +74,7 @@ export function buildReport(scan: ReportScan, meta: { version: string; root: boo
       regionsSkipped: s.regionsSkipped,
       regionsFailed: s.regionsFailed,
       alreadySharedPages: share(at(content.byProcess.alreadyShared, p)),
+      grouping: groupingOf(s.info.grouping),
     };
   });
 
@@ -133,6 +112,8 @@ export function buildReport(scan: ReportScan, meta: { version: string; root: boo
   }
 
   const residentPages = sum(Array.from(content.byProcess.resident));
+  const groups = groupSection(scan, estimate, meta.minSaving);
+  caveats.push(...groups.caveats);
   return {
     schemaVersion: SCHEMA_VERSION,
     tool: { name: 'samepage', version: meta.version },
@@ -188,6 +169,11 @@ export function buildReport(scan: ReportScan, meta: { version: string; root: boo
         zeroSubpagesFreedBySplit: s.zeroSubpagesFreedBySplit,
       })),
     },
+    groupBy: groups.groupBy,
+    groups: groups.groups,
+    groupPairs: groups.groupPairs,
+    groupTotals: groups.groupTotals,
+    recommendations: groups.recommendations,
   };
 }
 
@@ -218,4 +204,9 @@ function sum(values: readonly number[]): number {
   let t = 0;
   for (const v of values) t += v;
   return t;
+}
+
+function groupingOf(f: GroupingFacts | undefined): ProcessGrouping | null {
+  if (f === undefined) return null;
+  return { cgroup: f.cgroup, unit: f.cgroup === null ? null : unitOfCgroup(f.cgroup), uid: f.uid, user: f.user, vm: f.vm?.name ?? null };
 }

@@ -38,6 +38,82 @@ export interface Report {
   caveats: string[];
   /** Transparent huge pages: how much of the memory and of the estimate sits in them, and how their split is modelled. */
   thp: ThpReport;
+  /** --group-by: what it groups by, null without it. docs/report-schema.md, "Groups". */
+  groupBy: GroupByName | null;
+  /** --group-by: one row per group, each with its estimate alone; empty without it. */
+  groups: GroupRow[];
+  /** --group-by: pairs of groups whose merging together frees more than each alone (cross > 0 or < 0); the others' cross figure is 0. */
+  groupPairs: GroupPair[];
+  /** --group-by: every group alone against all together; null without it. */
+  groupTotals: GroupTotals | null;
+  /** --group-by: the groups where enabling KSM pays (net saving at least minSavingBytes), and how. */
+  recommendations: Recommendation[];
+}
+
+export type GroupByName = 'process' | 'cgroup' | 'unit' | 'user' | 'vm';
+
+export interface GroupRow {
+  /** The cgroup path, unit name, user name, VM name, or process label. */
+  key: string;
+  /** What the key is: the --group-by dimension. */
+  kind: GroupByName;
+  pids: number[];
+  /** The estimate if KSM were enabled for this group's processes alone (scope enable-all). */
+  alone: Estimate;
+  /** A QEMU guest (or several under one name): its RAM told from QEMU's own memory; null for other groups. */
+  vm: GuestFigures | null;
+}
+
+export interface GuestFigures {
+  /** -name, else -uuid, else "pid N". */
+  nameFrom: 'name' | 'uuid' | 'pid';
+  uuid: string | null;
+  /** Guest RAM as -m gave it; null when not given. */
+  ramBytes: number | null;
+  /** QEMU's RAM blocks (private anonymous, marked mergeable): address space, and resident. */
+  guestRamMappedBytes: number;
+  guestRamResidentBytes: number;
+  /** Everything else QEMU holds resident (its heap, TCG buffers, libraries). */
+  qemuOwnResidentBytes: number;
+  /** Resident guest RAM that is all zeros: what a balloon or free page reporting could hand back, not a KSM saving. */
+  zeroFilledGuestRamBytes: number;
+}
+
+export interface GroupPair {
+  a: string;
+  b: string;
+  /** RAM freed(a and b together) - alone(a) - alone(b), default scope. */
+  crossRamFreedBytes: number;
+}
+
+export interface GroupTotals {
+  groups: number;
+  /** The sum of every group's RAM freed alone, and of its net saving. */
+  aloneRamFreedBytes: number;
+  aloneNetSavingBytes: number;
+  /** All groups together: the top-level estimate. */
+  togetherRamFreedBytes: number;
+  togetherNetSavingBytes: number;
+  /** together - every group alone: what merging across groups adds (and exposes). */
+  acrossGroupsRamFreedBytes: number;
+  /** The sum of groupPairs' cross figures (equal to the above when no content spans three groups or more). */
+  pairsCrossRamFreedBytes: number;
+  /** Milliseconds the group models took. */
+  elapsedMs: number;
+  /** --min-saving: the net saving alone a group needs to be recommended. */
+  minSavingBytes: number;
+}
+
+export interface Recommendation {
+  key: string;
+  kind: GroupByName;
+  netSavingBytes: number;
+  /** The floor it cleared: --min-saving. */
+  minSavingBytes: number;
+  /** How to enable KSM for it, in words (a systemd drop-in, a prctl). */
+  how: string;
+  /** For a systemd service: the drop-in file and its contents. */
+  dropIn: { path: string; contents: string } | null;
 }
 
 /** What KSM does with transparent huge pages, as modelled (docs/estimate.md, "Transparent huge pages"). */
@@ -173,6 +249,18 @@ export interface ProcessRow {
   regionsFailed: number;
   /** Its mappings of frames mapped more than once, each frame's other mappings shared out equally (fractional). */
   alreadySharedPages: number;
+  /** What --group-by groups it by, as read when it was scanned; null for a core (or an older snapshot). */
+  grouping: ProcessGrouping | null;
+}
+
+export interface ProcessGrouping {
+  cgroup: string | null;
+  /** The unit named by the cgroup path (src/grouping/unit-name.ts); null without a path. */
+  unit: string | null;
+  uid: number | null;
+  user: string | null;
+  /** The QEMU guest's name (-name, else -uuid, else "pid N"); null for other processes. */
+  vm: string | null;
 }
 
 /**

@@ -141,6 +141,7 @@ export function renderHtml(report: Report, opts: HtmlOptions = {}): string {
     `<div class="chart" data-height="320"><canvas id="chart-sharing" role="img" aria-label="Number of contents by how many mappings hold them"></canvas></div>`,
     `</section>`,
 
+    ...groupSectionHtml(report, ps),
     `<section id="ksm">`,
     `<h2>KSM's counters, cost and caveats</h2>`,
     `<p class="lead">What /sys/kernel/mm/ksm would read once KSM has converged on these processes alone, in each scope.</p>`,
@@ -279,4 +280,38 @@ function sumOf<T>(items: readonly T[], f: (t: T) => number): number {
   let t = 0;
   for (const i of items) t += f(i);
   return t;
+}
+
+/** --group-by: each group alone, the totals, the pairs, the recommendation; every figure tagged with its JSON path. */
+function groupSectionHtml(report: Report, ps: number): string[] {
+  const t = report.groupTotals;
+  if (report.groupBy === null || t === null) return [];
+  const vm = report.groups.some((g) => g.vm !== null);
+  const rows = report.groups.map((g, i) => [
+    html(g.key),
+    fig(`groups.${i}.pids.length`, g.pids.length, 'count', ps),
+    ...(vm
+      ? g.vm === null
+        ? ['', '', '']
+        : [fig(`groups.${i}.vm.guestRamResidentBytes`, g.vm.guestRamResidentBytes, 'bytes', ps), fig(`groups.${i}.vm.qemuOwnResidentBytes`, g.vm.qemuOwnResidentBytes, 'bytes', ps), fig(`groups.${i}.vm.zeroFilledGuestRamBytes`, g.vm.zeroFilledGuestRamBytes, 'bytes', ps)]
+      : []),
+    fig(`groups.${i}.alone.ramFreedBytes`, g.alone.ramFreedBytes, 'bytes', ps),
+    fig(`groups.${i}.alone.metadataBytes`, g.alone.metadataBytes, 'bytes', ps),
+    fig(`groups.${i}.alone.netSavingBytes`, g.alone.netSavingBytes, 'bytes', ps),
+  ]);
+  const pairs = report.groupPairs.map((p, i) => [p, i] as const).filter(([p]) => p.crossRamFreedBytes > 0);
+  return [
+    `<section id="groups">`,
+    `<h2>By ${html(report.groupBy)}: KSM for each group alone, and across groups</h2>`,
+    `<p class="lead">Every group alone frees ${fig('groupTotals.aloneRamFreedBytes', t.aloneRamFreedBytes, 'bytes', ps)}; all together ${fig('groupTotals.togetherRamFreedBytes', t.togetherRamFreedBytes, 'bytes', ps)}: ` +
+      `merging across groups adds ${fig('groupTotals.acrossGroupsRamFreedBytes', t.acrossGroupsRamFreedBytes, 'bytes', ps)}, and lets each group observe the others' memory by timing.</p>`,
+    table(['', 'processes', ...(vm ? ['guest RAM', 'QEMU own', 'zero-filled guest RAM'] : []), 'KSM frees alone', 'metadata', 'net saving'], rows),
+    ...(pairs.length === 0 ? [] : [table(['', 'with', 'frees across'], pairs.map(([p, i]) => [html(p.a), html(p.b), fig(`groupPairs.${i}.crossRamFreedBytes`, p.crossRamFreedBytes, 'bytes', ps)]))]),
+    `<ul class="notes">`,
+    ...(report.recommendations.length === 0
+      ? ['<li>No group saves enough alone to recommend KSM for it (--min-saving).</li>']
+      : report.recommendations.map((r) => `<li>Enable KSM for ${html(r.key)} (net ${html(formatBytes(r.netSavingBytes))}): ${html(r.how)}${r.dropIn === null ? '' : ` <code>${html(r.dropIn.path)}</code>: <code>${html(r.dropIn.contents)}</code>`}</li>`)),
+    `</ul>`,
+    `</section>`,
+  ];
 }

@@ -45,6 +45,7 @@ export function renderMarkdown(report: Report, opts: { maxProcesses?: number; so
   const lines = [row(columns.map((c) => c.header)), row(columns.map((c) => (c.right ? '---:' : '---'))), ...sorted.slice(0, limit).map((p) => row(columns.map((c) => c.cell(p))))];
   if (rest.length > 0) lines.push(summed(`(${formatCount(rest.length)} more)`, rest));
   lines.push(summed(`**all ${plural(sorted.length, 'process', 'processes', formatCount)}**`, sorted));
+  if (report.groupBy !== null && report.groupTotals !== null) lines.push('', ...groupMarkdown(report, row));
   return `${lines.join('\n')}\n`;
 }
 
@@ -55,4 +56,26 @@ export function renderMarkdown(report: Report, opts: { maxProcesses?: number; so
  */
 function text(s: string): string {
   return escapeLine(s).replace(/[\\`*_[\]<>|~&]/g, (c) => `\\${c}`);
+}
+
+/** --group-by: a second table, one row per group alone, the totals, and the pairs that free more together. */
+function groupMarkdown(report: Report, row: (cells: string[]) => string): string[] {
+  const t = report.groupTotals;
+  if (t === null) return [];
+  const vm = report.groups.some((g) => g.vm !== null);
+  const head = [report.groupBy ?? 'group', 'processes', ...(vm ? ['guest RAM', 'QEMU own', 'zero-filled guest RAM'] : []), 'KSM frees alone', 'metadata', 'net saving'];
+  const lines = [row(head), row(head.map((_, i) => (i === 0 ? '---' : '---:')))];
+  for (const g of [...report.groups].sort((a, b) => b.alone.ramFreedBytes - a.alone.ramFreedBytes)) {
+    const guest = g.vm === null ? ['', '', ''] : [formatBytes(g.vm.guestRamResidentBytes), formatBytes(g.vm.qemuOwnResidentBytes), formatBytes(g.vm.zeroFilledGuestRamBytes)];
+    lines.push(row([text(g.key), formatCount(g.pids.length), ...(vm ? guest : []), formatBytes(g.alone.ramFreedBytes), formatBytes(g.alone.metadataBytes), formatBytes(g.alone.netSavingBytes)]));
+  }
+  const blank = vm ? ['', '', ''] : [];
+  lines.push(row(['**every group alone**', '', ...blank, formatBytes(t.aloneRamFreedBytes), '', formatBytes(t.aloneNetSavingBytes)]));
+  lines.push(row(['**all together**', '', ...blank, formatBytes(t.togetherRamFreedBytes), '', formatBytes(t.togetherNetSavingBytes)]));
+  const pairs = report.groupPairs.filter((p) => p.crossRamFreedBytes > 0);
+  if (pairs.length > 0) {
+    lines.push('', row(['group', 'with', 'frees across']), row(['---', '---', '---:']));
+    for (const p of pairs) lines.push(row([text(p.a), text(p.b), formatBytes(p.crossRamFreedBytes)]));
+  }
+  return lines;
 }

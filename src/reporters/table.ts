@@ -6,6 +6,7 @@ import { skipLines } from './skip-lines.js';
 import { escapeLine } from './text-escape.js';
 import { renderColumns, type Column } from './text-table.js';
 import { wrapLine } from './wrap.js';
+import { groupTableLines } from './group-table.js';
 
 export interface TableOptions {
   /** Rows of the process table; the rest are summed into one line. */
@@ -102,6 +103,10 @@ export function renderTable(report: Report, opts: TableOptions = {}): string {
   const dropped = [...new Set([...kinds.dropped, ...procs.dropped])];
   if (dropped.length > 0) say(`(left out to fit ${width} columns: ${dropped.join(', ')}; a wider COLUMNS or --format plain shows them)`, 1);
 
+  if (report.groupBy !== null) {
+    say('');
+    groupTableLines(report, width, ascii, say, (lines) => out.push(...lines));
+  }
   for (const line of skipLines(report.skipped, report.warnings)) say(line, 2);
   for (const c of report.caveats) say(`note: ${c}`, 6);
   return `${out.join('\n')}\n`;

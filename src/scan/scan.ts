@@ -15,6 +15,9 @@ import { readThpBehaviour, type ThpBehaviour, type ThpKnowledge } from '../analy
 import { PhysicalDomains } from '../physical/physical-domains.js';
 import { EXIT_NO_PERMISSION, SourceError, UserError } from '../util/errors.js';
 import type { Skipped } from '../source/skipped.js';
+import { groupProcesses, type GroupBy, type Grouping } from '../grouping/group-keys.js';
+import { modelGroups, type GroupModelResult } from '../analysis/group-model.js';
+import { isGuestRam } from '../grouping/guest-ram.js';
 
 export interface ProgressReporter {
   start(totalBytes: number): void;
@@ -38,6 +41,8 @@ export interface ScanOptions {
   thp?: ThpBehaviour;
   /** Sources read from elsewhere (snapshots) that did record which pages sat in huge pages. */
   hugePagesRecorded?: boolean;
+  /** --group-by: the model per group and per pair of groups too. */
+  groupBy?: GroupBy;
 }
 
 /** What the scan knows of transparent huge pages, and how their split is modelled. */
@@ -72,6 +77,17 @@ export interface ScannedSource {
   mergeableNow: boolean;
   /** Where its records start in the (unsorted) index. */
   indexStart: number;
+  /** A QEMU guest's RAM blocks (src/grouping/guest-ram.ts) as read; null for other processes. */
+  guestRam: GuestRamTally | null;
+}
+
+/** What a QEMU guest's RAM blocks held when read. */
+export interface GuestRamTally {
+  /** Bytes of address space of the RAM blocks. */
+  mappedBytes: number;
+  residentPages: number;
+  /** Resident pages whose content is all zeros: what a balloon or free page reporting could hand back. */
+  zeroFilledPages: number;
 }
 
 /** Every page of every source in the index, in scan order: before sorting and the model. */
@@ -109,6 +125,15 @@ export interface ScanResult {
   elapsedMs: number;
   stagesMs: StagesMs;
   thp: ScanThp;
+  /** --group-by: the groups and what the model says of each and of each pair. */
+  groups?: ScanGroups;
+}
+
+export interface ScanGroups {
+  grouping: Grouping;
+  model: GroupModelResult;
+  /** Time the group models took (ms), part of stagesMs.model. */
+  elapsedMs: number;
 }
 
 /** Where a scan's time went: finding the regions, reading and hashing, sorting, the model. */
@@ -124,7 +149,7 @@ export interface StagesMs {
  * One failed region is a warning; one failed process is skipped and its pages dropped.
  */
 export function runScan(openers: readonly SourceOpener[], opts: ScanOptions): ScanResult {
-  return analyse(collect(openers, opts), opts.settings);
+  return analyse(collect(openers, opts), opts.settings, opts.groupBy);
 }
 
 /** Reads and hashes every present page of every source into the index. */
@@ -191,6 +216,7 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
       file,
       mergeableNow: regions.some((r) => r.mergeableNow === true),
       indexStart,
+      guestRam: source.info.grouping?.vm ? { mappedBytes: 0, residentPages: 0, zeroFilledPages: 0 } : null,
     };
     let gone: SourceError | null = null;
     for (const region of regions) {
@@ -217,6 +243,7 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
         warnings.push(`${source.label}: ${err.message}; region skipped`);
       }
       scannedRegion.indexedPages = index.length - before;
+      if (entry.guestRam !== null && isGuestRam(region)) tallyGuestRam(entry.guestRam, region, index, before, zeroHash);
       const bytes = (index.length - before) * pageSize;
       scannedBytes += bytes;
       opts.progress?.advance(bytes);
@@ -259,21 +286,30 @@ function addVirtualPages(into: Float64Array, region: SourceRegion, tally: { virt
   into[copyKind] = (into[copyKind] as number) + copies;
 }
 
-/** Sorts the index and runs the KSM model over it. */
-export function analyse(c: Collected, settings: KsmSettings): ScanResult {
+/** Sorts the index and runs the KSM model over it (and over each group, with --group-by). */
+export function analyse(c: Collected, settings: KsmSettings, groupBy?: GroupBy): ScanResult {
   const sortFrom = performance.now();
   c.engine.sortIndex(c.index);
   const modelFrom = performance.now();
-  const model = c.engine.runModel(c.index, {
+  const modelOptions = {
     processCount: c.sources.length,
     useZeroPages: settings.useZeroPages,
     maxPageSharing: settings.maxPageSharing,
     zeroHash: c.zeroHash,
     physical: c.domains.size > 0 ? c.domains : null,
     thpSplit: c.thp.split,
-  });
+  };
+  const model = c.engine.runModel(c.index, modelOptions);
   const sharing = c.engine.measureSharing(c.index, c.zeroHash, c.sources.length);
+  let groups: ScanGroups | undefined;
+  if (groupBy !== undefined) {
+    const groupsFrom = performance.now();
+    const grouping = groupProcesses(c.sources, groupBy);
+    const groupModel = modelGroups(c.index, grouping.groupOf, grouping.keys.length, modelOptions, (index, opts) => c.engine.runModel(index, opts));
+    groups = { grouping, model: groupModel, elapsedMs: performance.now() - groupsFrom };
+  }
   return {
+    ...(groups === undefined ? {} : { groups }),
     sources: c.sources,
     skipped: c.skipped,
     warnings: c.warnings,
@@ -296,4 +332,13 @@ function skipOf(opener: SourceOpener, err: unknown): Skipped {
   if (err instanceof SourceError && err.kind === 'exited') return { ...base, reason: err.message, kind: 'exited', affectsExit: false };
   if (err instanceof UserError || err instanceof SourceError) return { ...base, reason: err.message, kind: 'failed', affectsExit: opener.named };
   throw err;
+}
+
+/** Adds a guest RAM region's pages (records [from, index.length) of the unsorted index) to the tally. */
+function tallyGuestRam(t: GuestRamTally, region: SourceRegion, index: PageIndex, from: number, zeroHash: { hi: number; lo: number }): void {
+  t.mappedBytes += region.end - region.start;
+  t.residentPages += index.length - from;
+  for (let r = from; r < index.length; r++) {
+    if (index.hashHi[r] === zeroHash.hi && index.hashLo[r] === zeroHash.lo) t.zeroFilledPages++;
+  }
 }

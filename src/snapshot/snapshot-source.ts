@@ -306,6 +306,8 @@ function validateHeader(name: string, h: SnapshotHeader): void {
     ) {
       throw bad(name, 'corrupt header (a process)');
     }
+    // Grouping facts (--group-by) are optional: snapshots from before them have none.
+    if (p.info.grouping !== undefined && !isGroupingFacts(p.info.grouping)) throw bad(name, "corrupt header (a process's grouping facts)");
     for (const r of p.regions) {
       if (
         typeof r !== 'object' || r === null || !isCount(r.pages) || !isCount(r.virtualPages) || !isCount(r.swappedPages) || !(MAPPING_KINDS as readonly string[]).includes(r.kind) ||
@@ -320,4 +322,17 @@ function validateHeader(name: string, h: SnapshotHeader): void {
     }
   }
   if (pages !== h.pageRecords) throw bad(name, 'corrupt header (page counts do not add up)');
+}
+
+function isGroupingFacts(g: unknown): boolean {
+  const isCount = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  if (typeof g !== 'object' || g === null) return false;
+  const f = g as Record<string, unknown>;
+  const strOrNull = (v: unknown): boolean => v === null || typeof v === 'string';
+  if (!strOrNull(f['cgroup']) || !strOrNull(f['user']) || !(f['uid'] === null || isCount(f['uid']))) return false;
+  const vm = f['vm'];
+  if (vm === null) return true;
+  if (typeof vm !== 'object' || vm === undefined) return false;
+  const v = vm as Record<string, unknown>;
+  return typeof v['name'] === 'string' && ['name', 'uuid', 'pid'].includes(v['nameFrom'] as string) && strOrNull(v['uuid']) && (v['ramBytes'] === null || isCount(v['ramBytes']));
 }

@@ -9,6 +9,28 @@ export interface ProcessInfo {
   cmdline: string;
   /** Chromium's --type= switch ("browser" for the process without one), null when not Chromium. */
   chromiumType: string | null;
+  /** What --group-by groups by (live processes; kept in snapshots). Absent for cores and older snapshots. */
+  grouping?: GroupingFacts;
+}
+
+/** A process's cgroup, owner and VM, as read when it was scanned (src/live/grouping-facts.ts). */
+export interface GroupingFacts {
+  /** The cgroup v2 path: the "0::" line of /proc/PID/cgroup; null when there is none. */
+  cgroup: string | null;
+  /** The effective uid, and its name in the scanned host's /etc/passwd (null when not there). */
+  uid: number | null;
+  user: string | null;
+  /** A QEMU guest: its name and RAM as its command line gives them; null for other processes. */
+  vm: VmFacts | null;
+}
+
+export interface VmFacts {
+  /** -name (its guest= part, or the plain name), else -uuid, else "pid N". */
+  name: string;
+  nameFrom: 'name' | 'uuid' | 'pid';
+  uuid: string | null;
+  /** Guest RAM from -m (bytes); null when not given (QEMU's default applies). */
+  ramBytes: number | null;
 }
 
 /** One VMA (live) or one PT_LOAD segment (core). Addresses are plain numbers: user space fits in 2^53. */

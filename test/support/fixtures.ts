@@ -56,10 +56,12 @@ async function compile(name: string): Promise<string> {
  * Starts pagefill with the given ops (see test/fixtures/pagefill.c) and resolves once it has
  * written every page and printed its ready line.
  */
-export async function startPagefill(ops: string[]): Promise<Fixture> {
-  const binary = await buildFixture('pagefill');
+export async function startPagefill(ops: string[], opts: { prefix?: string[]; binary?: string } = {}): Promise<Fixture> {
+  const binary = opts.binary ?? (await buildFixture('pagefill'));
+  // A prefix that execs its last argument (setpriv --reuid=...) keeps the pid: the ready line still names it.
+  const [command, ...args] = [...(opts.prefix ?? []), binary, ...ops] as [string, ...string[]];
   // detached: its own process group, so one kill(-pgid) reaches the forked children too.
-  const child = spawn(binary, ops, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   running.add(child);
   child.once('error', () => running.delete(child)); // Never started: nothing to stop.
   const exited = new Promise<void>((resolve) => {
