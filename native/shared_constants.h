@@ -11,7 +11,7 @@
  * when a function's arguments or results change, so that an addon built from older sources is
  * refused (and the JavaScript path used) instead of called wrongly.
  */
-#define SAMEPAGE_NATIVE_ABI 4
+#define SAMEPAGE_NATIVE_ABI 5
 
 /*
  * The index's meta word (src/index/page-index.ts): bits 0-15 the process, 16-19 the mapping

@@ -137,3 +137,46 @@ export function reportFlagsOf(a: Args): ReportFlags {
     top: n(a['top']) ?? 40,
   };
 }
+
+// Volatility sampling (issue 12): scan and snapshot read the pages KSM could track again.
+const SAMPLING = 'Volatility (pages that keep changing never merge):';
+
+export function samplingOptions<T>(y: Argv<T>): Argv<T> {
+  return y
+    .option('interval', {
+      type: 'string',
+      requiresArg: true,
+      group: SAMPLING,
+      describe: 'read the pages KSM could track again after SECONDS and leave those that changed (volatile) out of the estimate',
+      coerce: (v: unknown) => secondsOf(last(v), '--interval'),
+    })
+    .option('samples', {
+      type: 'string',
+      requiresArg: true,
+      group: SAMPLING,
+      describe: 'reads of each page in all, the first included, --interval apart (default 2)',
+      coerce: (v: unknown) => wholeNumber(last(v), '--samples', 2, 100),
+    });
+}
+
+export interface SamplingFlags {
+  intervalSeconds: number;
+  samples: number;
+}
+
+/** --interval and --samples, or null when not sampling (--samples alone is an error). */
+export function samplingOf(a: Args): SamplingFlags | null {
+  const interval = a['interval'];
+  const samples = a['samples'];
+  if (typeof interval !== 'number') {
+    if (samples !== undefined) throw new UsageError('--samples needs --interval SECONDS');
+    return null;
+  }
+  return { intervalSeconds: interval, samples: typeof samples === 'number' ? samples : 2 };
+}
+
+function secondsOf(value: string, flag: string): number {
+  const s = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || !Number.isFinite(s) || s <= 0 || s > 86400) throw new UsageError(`${flag} takes a number of seconds above 0 and at most 86400, not '${value}'`);
+  return s;
+}

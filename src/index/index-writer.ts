@@ -91,6 +91,11 @@ export class IndexWriter implements PageSink, RecordTarget {
     const meta = index.meta;
     const physical = this.physical;
     const domainBase = this.domainBase;
+    const offsets = index.pageOffset;
+    if (offsets !== null) {
+      const pageSize = this.pageSize;
+      for (let i = 0; i < count; i++) offsets[at + i] = ((batch.vaddr[i] as number) - region.start) / pageSize;
+    }
     for (let i = 0; i < count; i++) {
       let f = batch.flags[i] as number;
       const pfn = batch.pfn[i] as number;

@@ -16,7 +16,7 @@ export interface SmapsTable {
  * The version of the addon's interface (SAMEPAGE_NATIVE_ABI in native/shared_constants.h): an
  * addon built from other sources (a pull without `npm ci`) is not used.
  */
-export const NATIVE_ABI = 4;
+export const NATIVE_ABI = 5;
 
 /** The index's four arrays, as PageIndex has them: the records the addon reads and writes. */
 export interface NativeIndexArrays {
@@ -24,6 +24,8 @@ export interface NativeIndexArrays {
   hashLo: Uint32Array;
   pfnLo: Uint32Array;
   meta: Uint32Array;
+  /** When given, scanRange writes each record's page within the region here too (a later re-read lines up with it). */
+  pageOffset?: Uint32Array | null;
 }
 
 /** What scanRange does: one region of a live process, from one of its pages on. */

@@ -6,7 +6,8 @@ import { KIND_LABEL, MAPPING_KINDS } from '../source/mapping-kind.js';
 import { isPartial } from '../source/skipped.js';
 import { plural } from '../util/plural.js';
 import type { ContentSharing } from '../analysis/content-sharing.js';
-import { SCHEMA_VERSION, type Estimate, type KindRow, type Overlap, type ProcessRow, type Report, type ReportInput, type Sharing, type SharingBucket } from './report.js';
+import { fullScanSeconds } from '../analysis/ksm-pace.js';
+import { SCHEMA_VERSION, type VolatilityReport, type Estimate, type KindRow, type Overlap, type ProcessRow, type Report, type ReportInput, type Sharing, type SharingBucket } from './report.js';
 
 /** A scan's result, with the files it read when it read some (samepage report). */
 export interface ReportScan extends ScanResult {
@@ -24,7 +25,7 @@ export function buildReport(scan: ReportScan, meta: { version: string; root: boo
   const naiveDuplicateBytes = content.naiveDuplicatePages * pageSize;
   const pfnsVisible = scan.sources.length > 0 && scan.sources.every((s) => s.hasPhysicalInfo);
 
-  const estimates: Estimate[] = model.scopes.map((s) => {
+  const estimatesOf = (scopes: readonly ScopeResult[]): Estimate[] => scopes.map((s) => {
     const metadataBytes = s.rmapItems * RMAP_ITEM_BYTES;
     return {
       scope: s.scope,
@@ -46,6 +47,7 @@ export function buildReport(scan: ReportScan, meta: { version: string; root: boo
       netSavingBytes: s.ramFreedPages * pageSize - metadataBytes,
     };
   });
+  const estimates = estimatesOf(model.scopes);
   const main = model.scopes.find((s) => s.scope === 'enable-all');
   const today = model.scopes.find((s) => s.scope === 'mergeable-now');
   const estimate = estimates[0];
@@ -117,7 +119,12 @@ export function buildReport(scan: ReportScan, meta: { version: string; root: boo
   }
   if (scan.sources.some((s) => s.origin === 'snapshot')) caveats.push('snapshot figures are those of the moment the snapshot was taken');
   if (settings.source === 'defaults') caveats.push('KSM is not available on this kernel: the kernel defaults (use_zero_pages 0, max_page_sharing 256) were assumed');
-  caveats.push('a static picture: pages that change between two KSM scans (volatile) will not merge, and KSM needs time to get there');
+  const volatility = volatilityOf(scan, main, estimatesOf);
+  caveats.push(
+    volatility.sampled
+      ? 'KSM needs time to get there: at least two full scans (a page must be seen unchanged before it merges)'
+      : 'a static picture: pages that change between two KSM scans (volatile) will not merge, and KSM needs time to get there (scan --interval finds the volatile pages)',
+  );
 
   const residentPages = sum(Array.from(content.byProcess.resident));
   return {
@@ -161,7 +168,79 @@ export function buildReport(scan: ReportScan, meta: { version: string; root: boo
     skipped: scan.skipped,
     warnings: scan.warnings,
     caveats,
+    volatility,
   };
+}
+
+/** The report's volatility section: what sampling found, or that the estimate assumes a still workload. */
+function volatilityOf(scan: ReportScan, main: ScopeResult, estimatesOf: (s: readonly ScopeResult[]) => Estimate[]): VolatilityReport {
+  const v = scan.volatility;
+  if (v === undefined) {
+    return {
+      sampled: false,
+      note: 'one instant: the estimate assumes a still workload (pages that change between two KSM scans never merge); scan --interval SECONDS reads them again to find those',
+      intervalSeconds: null,
+      samples: 1,
+      ksmPace: null,
+      ksmFullScanSeconds: null,
+      intervalTooShort: null,
+      rereadPages: 0,
+      volatilePages: 0,
+      changedPages: 0,
+      gonePages: 0,
+      byKind: [],
+      byProcess: [],
+      counters: null,
+      oneInstant: null,
+      rereadMs: null,
+      firstPassReadMs: null,
+    };
+  }
+  const s = v.sample;
+  const pace = v.pace ?? null;
+  // Every page KSM would track, volatile ones too: ksmd goes through them all.
+  const eligible = main.rmapItems + main.ksmZeroPages;
+  const fullScan = pace === null ? null : fullScanSeconds(pace, eligible);
+  const tooShort = fullScan === null ? null : s.intervalSeconds < fullScan;
+  const oneInstant = estimatesOf(v.oneInstantScopes);
+  const share = (volatile: number, reread: number): number => (reread > 0 ? volatile / reread : 0);
+  const volatilePages = s.changedPages + s.gonePages;
+  let note = `pages read ${plural(s.samples, 'time', 'times')}, ${s.intervalSeconds} s apart: ${volatilePages} of ${s.rereadPages} changed or went away (volatile) and are left out of the estimate`;
+  if (fullScan === null) note += "; KSM's pace is unknown here (no /sys/kernel/mm/ksm), so whether the interval is long enough cannot be told";
+  else if (tooShort === true) {
+    note += `; the interval is shorter than one full KSM scan at the current settings (${round(fullScan)} s): pages that change less often than every ${s.intervalSeconds} s but more often than every ${round(fullScan)} s were not caught, so the estimate may still be too high: use --interval ${Math.ceil(fullScan)} or more`;
+  } else note += `; the interval is at least one full KSM scan at the current settings (${round(fullScan)} s)`;
+  return {
+    sampled: true,
+    note,
+    intervalSeconds: s.intervalSeconds,
+    samples: s.samples,
+    ksmPace: pace === null ? null : { pagesToScan: pace.pagesToScan, sleepMillisecs: pace.sleepMillisecs, advisorMode: pace.advisorMode, smartScan: pace.smartScan },
+    ksmFullScanSeconds: fullScan,
+    intervalTooShort: tooShort,
+    rereadPages: s.rereadPages,
+    volatilePages,
+    changedPages: s.changedPages,
+    gonePages: s.gonePages,
+    byKind: MAPPING_KINDS.map((kind, k) => {
+      const reread = at(v.byKind.reread, k);
+      const vol = at(v.byKind.volatile, k);
+      return { kind, label: KIND_LABEL[kind], rereadPages: reread, volatilePages: vol, share: share(vol, reread) };
+    }).filter((row) => row.rereadPages > 0),
+    byProcess: scan.sources.map((src, p) => {
+      const reread = at(v.byProcess.reread, p);
+      const vol = at(v.byProcess.volatile, p);
+      return { pid: src.info.pid, source: src.label, rereadPages: reread, volatilePages: vol, share: share(vol, reread) };
+    }),
+    counters: { pages_volatile: v.pagesVolatile[0] ?? 0, pages_unshared: main.pagesUnshared },
+    oneInstant: { estimate: oneInstant[0] as Estimate, scopes: oneInstant },
+    rereadMs: Math.round(s.rereadMs),
+    firstPassReadMs: Math.round(v.firstPassMs),
+  };
+}
+
+function round(x: number): number {
+  return Math.round(x * 10) / 10;
 }
 
 function sharingOf(s: ContentSharing): Sharing {

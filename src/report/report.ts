@@ -36,6 +36,53 @@ export interface Report {
   warnings: string[];
   /** Limits of what this scan could know (no PFNs, cores...), in words. */
   caveats: string[];
+  /**
+   * Whether pages were read again to find those that keep changing (volatile; scan --interval),
+   * and what they take from the estimate. Always set by buildReport; optional for readers of
+   * reports written before it.
+   */
+  volatility?: VolatilityReport;
+}
+
+/** Volatility sampling: docs/report-schema.md, "volatility". */
+export interface VolatilityReport {
+  /** Pages were read again after --interval: estimate and scopes leave the volatile ones out. */
+  sampled: boolean;
+  /** In words: what the estimate assumes, and whether the interval could tell. */
+  note: string;
+  intervalSeconds: number | null;
+  /** Reads of each page, the first pass included (1 without sampling). */
+  samples: number;
+  /** KSM's pace now, and how long one full scan of the eligible pages takes at it (sleeps only). */
+  ksmPace: { pagesToScan: number; sleepMillisecs: number; advisorMode: string | null; smartScan: number | null } | null;
+  ksmFullScanSeconds: number | null;
+  /** The interval is shorter than KSM's full scan: pages that change less often than the one and more often than the other were missed. */
+  intervalTooShort: boolean | null;
+  /** Pages read again (every resident page of the regions KSM could track), and of them: */
+  rereadPages: number;
+  volatilePages: number;
+  /** ... content changed, or no longer there (unmapped, swapped out, process exited). */
+  changedPages: number;
+  gonePages: number;
+  byKind: VolatileShare[];
+  byProcess: Array<VolatileShare & { pid: number; source: string }>;
+  /** What /sys/kernel/mm/ksm would read once converged (default scope), volatile pages apart. */
+  counters: { pages_volatile: number; pages_unshared: number } | null;
+  /** The figures of one instant, every page taken as still: what estimate and scopes were without sampling. */
+  oneInstant: { estimate: Estimate; scopes: Estimate[] } | null;
+  /** Time spent re-reading (all samples, waits excluded), and the first pass's reading time. */
+  rereadMs: number | null;
+  firstPassReadMs: number | null;
+}
+
+export interface VolatileShare {
+  /** A mapping kind (byKind); absent in byProcess. */
+  kind?: string;
+  label?: string;
+  rereadPages: number;
+  volatilePages: number;
+  /** volatilePages / rereadPages, 0 when nothing was read again. */
+  share: number;
 }
 
 /** A file a report read: when and where a snapshot was taken (a core does not say). */

@@ -14,6 +14,9 @@ import type { KsmSettings } from '../analysis/ksm-settings.js';
 import { PhysicalDomains } from '../physical/physical-domains.js';
 import { EXIT_NO_PERMISSION, SourceError, UserError } from '../util/errors.js';
 import type { Skipped } from '../source/skipped.js';
+import type { VolatilitySample } from './volatility.js';
+import type { KsmPace } from '../analysis/ksm-pace.js';
+import { runVolatileModel } from './volatile-model.js';
 
 export interface ProgressReporter {
   start(totalBytes: number): void;
@@ -33,6 +36,8 @@ export interface ScanOptions {
   began?: number;
   /** What the selection matched but will not read (kernel threads, zombies...): reported with the skipped. */
   notScanned?: readonly Skipped[];
+  /** Keep each record's page within its region, for a re-read (volatility sampling) to line up with. */
+  keepPageOffsets?: boolean;
 }
 
 /** One region as scanned: what it is, and what the scan found in it. */
@@ -99,6 +104,21 @@ export interface ScanResult {
   scannedBytes: number;
   elapsedMs: number;
   stagesMs: StagesMs;
+  /** With volatility sampling: what the re-reads found, and the one-instant figures. */
+  volatility?: ScanVolatility;
+}
+
+/** Volatility sampling's results beside the model (src/scan/volatility.ts, volatile-model.ts). */
+export interface ScanVolatility {
+  sample: VolatilitySample;
+  oneInstantScopes: ModelResult['scopes'];
+  pagesVolatile: number[];
+  byKind: { reread: Float64Array; volatile: Float64Array };
+  byProcess: { reread: Float64Array; volatile: Float64Array };
+  /** The first pass's reading time, to set the re-reads' against. */
+  firstPassMs: number;
+  /** KSM's pace at the time (the command reads it), to set the interval against. */
+  pace?: KsmPace | null;
 }
 
 /** Where a scan's time went: finding the regions, reading and hashing, sorting, the model. */
@@ -150,6 +170,7 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
 
   const regionsAt = performance.now();
   const index = new PageIndex(residentHint + 1024);
+  if (opts.keepPageOffsets === true) index.trackPageOffsets();
   const sink = new IndexWriter(index, hasher, pageSize, zeroHash);
   const domains = new PhysicalDomains();
   // Up to 4096 pages per batch of hashes from the native reader; contents read in JS go
@@ -224,18 +245,40 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
   return { index, sources: scanned, skipped, warnings, domains, zeroHash, engine, hasher, pageSize, scannedBytes, began, regionsAt, readAt: performance.now() };
 }
 
-/** Sorts the index and runs the KSM model over it. */
-export function analyse(c: Collected, settings: KsmSettings): ScanResult {
-  const sortFrom = performance.now();
-  c.engine.sortIndex(c.index);
-  const modelFrom = performance.now();
-  const model = c.engine.runModel(c.index, {
+/**
+ * Sorts the index and runs the KSM model over it; with a volatility sample, the estimate leaves
+ * the volatile pages out and the one-instant figures go beside it (src/scan/volatile-model.ts).
+ */
+export function analyse(c: Collected, settings: KsmSettings, sample?: VolatilitySample): ScanResult {
+  const modelOptions = {
     processCount: c.sources.length,
     useZeroPages: settings.useZeroPages,
     maxPageSharing: settings.maxPageSharing,
     zeroHash: c.zeroHash,
     physical: c.domains.size > 0 ? c.domains : null,
-  });
+  };
+  if (sample !== undefined) {
+    const v = runVolatileModel(c.engine, c.index, sample, modelOptions, () => performance.now());
+    const sharing = c.engine.measureSharing(c.index, c.zeroHash, c.sources.length);
+    return {
+      sources: c.sources,
+      skipped: c.skipped,
+      warnings: [...c.warnings, ...sample.exited.map((label) => `${label} exited before a re-read: its pages count as volatile`)],
+      model: v.model,
+      sharing,
+      pageSize: c.pageSize,
+      settings,
+      indexBytes: c.index.bytes,
+      scannedBytes: c.scannedBytes,
+      elapsedMs: performance.now() - c.began,
+      stagesMs: { regions: c.regionsAt - c.began, read: c.readAt - c.regionsAt, sort: v.sortMs, model: v.modelMs },
+      volatility: { sample, oneInstantScopes: v.oneInstantScopes, pagesVolatile: v.pagesVolatile, byKind: v.byKind, byProcess: v.byProcess, firstPassMs: c.readAt - c.regionsAt },
+    };
+  }
+  const sortFrom = performance.now();
+  c.engine.sortIndex(c.index);
+  const modelFrom = performance.now();
+  const model = c.engine.runModel(c.index, modelOptions);
   const sharing = c.engine.measureSharing(c.index, c.zeroHash, c.sources.length);
   return {
     sources: c.sources,

@@ -77,6 +77,8 @@ export interface RecordArrays {
   hashLo: Uint32Array;
   pfnLo: Uint32Array;
   meta: Uint32Array;
+  /** Each record's page within its region, when the index keeps it (PageIndex.trackPageOffsets). */
+  pageOffset?: Uint32Array | null;
   length: number;
   readonly capacity: number;
   /** Makes room for `extra` more records: the arrays may be replaced. */

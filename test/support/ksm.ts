@@ -44,6 +44,9 @@ export interface KsmOptions {
   useZeroPages: 0 | 1;
   /** Default: leave the kernel's value (256 by default). */
   maxPageSharing?: number;
+  /** ksmd's pace; default the fast one below. A moving workload needs a full scan longer than its changes. */
+  pagesToScan?: number;
+  sleepMillisecs?: number;
 }
 
 /** Global counters from /sys/kernel/mm/ksm, under the kernel's own names. */
@@ -191,8 +194,8 @@ async function applyFastSettings(opts: KsmOptions): Promise<void> {
   // The advisor rewrites pages_to_scan on its own (and the kernel refuses pages_to_scan writes
   // while it is on, EINVAL), so switch it off first.
   if (await exists('advisor_mode')) await writeKsm('advisor_mode', 'none');
-  await writeKsm('pages_to_scan', String(FAST_PAGES_TO_SCAN));
-  await writeKsm('sleep_millisecs', String(FAST_SLEEP_MILLISECS));
+  await writeKsm('pages_to_scan', String(opts.pagesToScan ?? FAST_PAGES_TO_SCAN));
+  await writeKsm('sleep_millisecs', String(opts.sleepMillisecs ?? FAST_SLEEP_MILLISECS));
   // smart_scan skips pages that did not merge in earlier scans: tests want every page every scan.
   if (await exists('smart_scan')) await writeKsm('smart_scan', '0');
   await writeKsm('use_zero_pages', String(opts.useZeroPages));
