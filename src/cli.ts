@@ -72,25 +72,25 @@ function parser(io: Io, state: { status: number; helpFor: string | null }, args:
       'snapshot',
       'save what a scan learns, to analyse later or elsewhere',
       (c) =>
-        snapshotOptions(
+        samplingOptions(snapshotOptions(
           selectionOptions(
             c.usage(
               "samepage snapshot -o FILE [options]\n\nSaves what a scan of live processes learns (hashes, flags, frames: 16 bytes per resident\npage), written atomically, for 'samepage report FILE' later.",
             ),
           ),
-        ),
+        )),
       async (a: Args) => {
         const output = a['output'];
         if (typeof output !== 'string' || output === '') throw new UsageError('snapshot needs -o FILE, the file to write');
         const { snapshotCommand } = await import('./commands/snapshot-command.js');
-        state.status = await run(() => snapshotCommand({ selection: selectionOf(a), output, threads: threadsOf(a), progress: progressOf(a) }, io), io);
+        state.status = await run(() => snapshotCommand({ selection: selectionOf(a), output, threads: threadsOf(a), progress: progressOf(a), sampling: samplingOf(a) }, io), io);
       },
     )
     .command(
       'report [files..]',
       'analyse snapshots and core dumps (and live processes)',
       (c) =>
-        reportOptions(
+        samplingOptions(reportOptions(
           selectionOptions(
             c
               .usage(
@@ -98,8 +98,11 @@ function parser(io: Io, state: { status: number; helpFor: string | null }, args:
               )
               .positional('files', { type: 'string', array: true, describe: 'snapshots and core dumps' }),
           ),
-        ),
+        )),
       async (a: Args) => {
+        if (samplingOf(a) !== null) {
+          throw new UsageError("--interval reads live memory again: a snapshot or core cannot be re-read; sample when taking the snapshot (samepage snapshot --interval SECONDS -o FILE)");
+        }
         const files = Array.isArray(a['files']) ? a['files'].map((f) => undash(String(f))) : [];
         if (files.length === 0) throw new UsageError('report needs at least one snapshot or core file');
         const { reportCommand } = await import('./commands/report-command.js');

@@ -89,6 +89,8 @@ export interface Collected {
   /** When the regions of every source were known, and when the last page was read. */
   regionsAt: number;
   readAt: number;
+  /** Bit r: record r was recorded volatile (a snapshot taken with --interval); null when none was. */
+  recordedVolatile: Uint8Array | null;
 }
 
 export interface ScanResult {
@@ -242,7 +244,7 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
     scanned.push(entry);
   }
   opts.progress?.finish();
-  return { index, sources: scanned, skipped, warnings, domains, zeroHash, engine, hasher, pageSize, scannedBytes, began, regionsAt, readAt: performance.now() };
+  return { index, sources: scanned, skipped, warnings, domains, zeroHash, engine, hasher, pageSize, scannedBytes, began, regionsAt, readAt: performance.now(), recordedVolatile: sink.volatileBits };
 }
 
 /**

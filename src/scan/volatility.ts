@@ -1,7 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Collected, ScannedRegion } from './scan.js';
-import { createPageBatch, type SourceRegion } from '../source/memory-source.js';
+import { createPageBatch, type ProcessInfo, type SourceRegion } from '../source/memory-source.js';
+import type { SnapshotVolatility } from '../snapshot/snapshot-format.js';
 import { META_ANON, PageIndex } from '../index/page-index.js';
 import { IndexWriter } from '../index/index-writer.js';
 import { LiveProcess } from '../live/live-process.js';
@@ -164,4 +165,42 @@ function markRange(c: Collected, sample: VolatilitySample, counted: Uint8Array, 
     if (why === 'gone') sample.gonePages++;
     sample.volatile[byte] = (sample.volatile[byte] as number) | bit;
   }
+}
+
+/**
+ * The sample a snapshot recorded (PAGE_VOLATILE records, header "volatility"), for the
+ * sources of those snapshots: what was compared is what a live sample compares (anonymous pages
+ * of regions KSM could track).
+ */
+export function recordedSample(c: Collected, sampled: ReadonlySet<ProcessInfo>, recorded: readonly SnapshotVolatility[]): VolatilitySample {
+  const n = c.index.length;
+  const volatile = new Uint8Array(Math.ceil(n / 8));
+  const reread = new Uint8Array(Math.ceil(n / 8));
+  const bits = c.recordedVolatile;
+  const sample: VolatilitySample = {
+    intervalSeconds: Math.min(...recorded.map((r) => r.intervalSeconds)),
+    samples: Math.min(...recorded.map((r) => r.samples)),
+    volatile,
+    reread,
+    rereadPages: 0,
+    changedPages: recorded.reduce((t, r) => t + r.changedPages, 0),
+    gonePages: recorded.reduce((t, r) => t + r.gonePages, 0),
+    rereadMs: recorded.reduce((t, r) => t + r.rereadMs, 0),
+    exited: [],
+  };
+  for (const source of c.sources) {
+    if (!sampled.has(source.info)) continue;
+    let r = source.indexStart;
+    for (const scanned of source.regions) {
+      const tracked = ksmCouldTrack(scanned.region);
+      for (const end = r + scanned.indexedPages; r < end; r++) {
+        if (!tracked || ((c.index.meta[r] as number) & META_ANON) === 0) continue;
+        const bit = 1 << (r & 7);
+        reread[r >>> 3] = (reread[r >>> 3] as number) | bit;
+        sample.rereadPages++;
+        if (bits !== null && ((bits[r >>> 3] ?? 0) & bit) !== 0) volatile[r >>> 3] = (volatile[r >>> 3] as number) | bit;
+      }
+    }
+  }
+  return sample;
 }

@@ -1,4 +1,5 @@
 import type { KsmSettings } from '../analysis/ksm-settings.js';
+import type { KsmPace } from '../analysis/ksm-pace.js';
 import type { ProcessInfo, SourceRegion } from '../source/memory-source.js';
 import type { Skipped } from '../source/skipped.js';
 import { SNAPSHOT_MAGIC_PREFIX } from '../source/input-kind.js';
@@ -65,6 +66,23 @@ export interface SnapshotHeader {
   warnings: string[];
   pageRecords: number;
   frameRecords: number;
+  /**
+   * Volatility sampling (snapshot --interval): page records with PAGE_VOLATILE (16) changed
+   * between reads. Absent when the snapshot was not sampled; older readers ignore it.
+   */
+  volatility?: SnapshotVolatility;
+}
+
+export interface SnapshotVolatility {
+  intervalSeconds: number;
+  samples: number;
+  rereadPages: number;
+  changedPages: number;
+  gonePages: number;
+  rereadMs: number;
+  firstPassReadMs: number;
+  /** KSM's pace when the snapshot was taken (src/analysis/ksm-pace.ts), null without KSM. */
+  pace: KsmPace | null;
 }
 
 export function dataOffset(headerBytes: number): number {

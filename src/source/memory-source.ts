@@ -58,6 +58,8 @@ export const PAGE_ANON = 1;
 export const PAGE_EXCLUSIVE = 2;
 /** The kernel gave no physical information (a core, or PFNs hidden from a non-root reader). */
 export const PAGE_NO_PHYS = 4;
+/** The page changed between two reads of a volatility sample (snapshot records; issue 12's bit). */
+export const PAGE_VOLATILE = 16;
 
 /**
  * Where a source's pages go: the index writer (src/index/index-writer.ts), through which every
