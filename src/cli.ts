@@ -3,7 +3,7 @@ import { EXIT_ERROR, EXIT_OK, readVersion, type Io } from './commands/common.js'
 import { UserError } from './util/errors.js';
 import { engineProblem } from './engine/choose-engine.js';
 import { escapeLine } from './reporters/text-escape.js';
-import { samplingOf, samplingOptions } from './cli/options.js';
+import { samplingOf, samplingOptions, timingFlagsOf, timingOptions } from './cli/options.js';
 import { type Args, DASH, checkFlagsTakeNoValue, progressOf, reportFlagsOf, reportOptions, selectionOf, selectionOptions, snapshotOptions, threadsOf, undash } from './cli/options.js';
 import { UsageError, usageErrorOf } from './cli/usage-error.js';
 
@@ -64,9 +64,9 @@ function parser(io: Io, state: { status: number; helpFor: string | null }, args:
       'parse-numbers': false,
       'parse-positional-numbers': false,
     })
-    .command(['scan', '$0'], 'scan live processes (the default command)', (c) => samplingOptions(reportOptions(selectionOptions(c))), async (a: Args) => {
+    .command(['scan', '$0'], 'scan live processes (the default command)', (c) => timingOptions(samplingOptions(reportOptions(selectionOptions(c)))), async (a: Args) => {
       const { scanCommand } = await import('./commands/scan-command.js');
-      state.status = await run(() => scanCommand({ selection: selectionOf(a), ...reportFlagsOf(a), threads: threadsOf(a), progress: progressOf(a), sampling: samplingOf(a) }, io), io);
+      state.status = await run(() => scanCommand({ selection: selectionOf(a), ...reportFlagsOf(a), threads: threadsOf(a), progress: progressOf(a), sampling: samplingOf(a), timing: timingFlagsOf(a) }, io), io);
     })
     .command(
       'snapshot',

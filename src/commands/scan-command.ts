@@ -2,7 +2,10 @@ import type { Selection } from '../live/select.js';
 import { analyse, collect, runScan } from '../scan/scan.js';
 import { sampleVolatility } from '../scan/volatility.js';
 import { readKsmPace } from '../analysis/ksm-pace.js';
-import type { SamplingFlags } from '../cli/options.js';
+import type { SamplingFlags, TimingFlags } from '../cli/options.js';
+import { timingSetting } from '../analysis/ksm-timing.js';
+import { release } from 'node:os';
+import type { ScanResult } from '../scan/scan.js';
 import { UserError } from '../util/errors.js';
 import { checkReportOutput, effectiveSettings, hasSelection, liveOpeners, printReport, progressFor, type Io, type OutputOptions, type WhatIf } from './common.js';
 import { chooseEngine } from '../engine/choose-engine.js';
@@ -13,6 +16,8 @@ export interface ScanCommandOptions extends OutputOptions, WhatIf {
   progress: boolean;
   /** --interval / --samples: read the pages again to find the volatile ones. */
   sampling?: SamplingFlags | null;
+  /** --pages-to-scan, --sleep-ms, --advisor, --page-cost-us. */
+  timing?: TimingFlags;
 }
 
 /** samepage scan: live processes, analysed now. */
@@ -27,12 +32,14 @@ export async function scanCommand(opts: ScanCommandOptions, io: Io): Promise<num
     const began = await live.readRegionsAhead();
     const scanOptions = { pageSize: live.pageSize, settings, progress, began, notScanned: live.notScanned, engine };
     const sampling = opts.sampling ?? null;
-    if (sampling === null) return await printReport(runScan(live.openers, scanOptions), live.root, opts, io);
+    const timing = timingSetting(opts.timing ?? { pagesToScan: undefined, sleepMs: undefined, advisor: undefined, pageCostUs: undefined }, readKsmPace(), release());
+    const withTiming = (scan: ScanResult): ScanResult => (timing === null ? scan : { ...scan, timing });
+    if (sampling === null) return await printReport(withTiming(runScan(live.openers, scanOptions)), live.root, opts, io);
     const collected = collect(live.openers, { ...scanOptions, keepPageOffsets: true });
     const sample = await sampleVolatility(collected, { ...sampling, threads: opts.threads });
     const scan = analyse(collected, settings, sample);
     if (scan.volatility !== undefined) scan.volatility.pace = readKsmPace();
-    return await printReport(scan, live.root, opts, io);
+    return await printReport(withTiming(scan), live.root, opts, io);
   } finally {
     live.close();
   }

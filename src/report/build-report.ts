@@ -7,7 +7,8 @@ import { isPartial } from '../source/skipped.js';
 import { plural } from '../util/plural.js';
 import type { ContentSharing } from '../analysis/content-sharing.js';
 import { fullScanSeconds } from '../analysis/ksm-pace.js';
-import { SCHEMA_VERSION, type VolatilityReport, type Estimate, type KindRow, type Overlap, type ProcessRow, type Report, type ReportInput, type Sharing, type SharingBucket } from './report.js';
+import { predictKsmTiming } from '../analysis/ksm-timing.js';
+import { SCHEMA_VERSION, type TimingReport, type VolatilityReport, type Estimate, type KindRow, type Overlap, type ProcessRow, type Report, type ReportInput, type Sharing, type SharingBucket } from './report.js';
 
 /** A scan's result, with the files it read when it read some (samepage report). */
 export interface ReportScan extends ScanResult {
@@ -169,6 +170,36 @@ export function buildReport(scan: ReportScan, meta: { version: string; root: boo
     warnings: scan.warnings,
     caveats,
     volatility,
+    timing: timingOf(scan, main),
+  };
+}
+
+/** KSM's timing over the eligible pages at the pace the command chose; null without one. */
+function timingOf(scan: ReportScan, main: ScopeResult): TimingReport | null {
+  const t = scan.timing;
+  if (t === undefined) return null;
+  const eligible = main.rmapItems + main.ksmZeroPages;
+  const p = predictKsmTiming({ eligiblePages: eligible, pace: t.pace, hz: t.hz, pageCostUs: t.pageCostUs, advisor: t.advisor });
+  const minutes = (s: number): string => (s < 120 ? `${Number(s.toPrecision(2))} s` : `${Math.round(s / 6) / 10} min`);
+  const note =
+    `one full scan of ${eligible} pages takes about ${minutes(p.fullScanSeconds)} (${p.batchesPerScan} batches of ${p.pagesToScan} pages, ${p.sleepMs} ms apart); ` +
+    `the estimate is reached after two full scans, about ${minutes(p.savingReachedSeconds)} after KSM starts (a page is merged only once a scan found it unchanged since the one before); ` +
+    `ksmd then uses about ${Math.round(p.ksmdCpuShare * 1000) / 10}% of a CPU (${p.pageCostUs} us a page${t.pageCostSource === 'default' ? ", as measured on samepage's test machine: --page-cost-us for another" : ''})` +
+    (t.pace.smartScan === 1 ? '; with smart_scan on, later scans skip pages that did not merge, so they go faster than the first two' : '') +
+    ' (other processes KSM already scans lengthen each scan)';
+  return {
+    pace: { pagesToScan: t.pace.pagesToScan, sleepMillisecs: t.pace.sleepMillisecs, advisorMode: t.pace.advisorMode, advisorTargetScanTime: t.pace.advisorTargetScanTime, smartScan: t.pace.smartScan, source: t.paceSource },
+    eligiblePages: eligible,
+    pagesToScan: p.pagesToScan,
+    sleepMs: p.sleepMs,
+    hz: t.hz,
+    fullScanSeconds: p.fullScanSeconds,
+    savingReachedSeconds: p.savingReachedSeconds,
+    ksmdCpuSecondsPerScan: p.ksmdCpuSecondsPerScan,
+    ksmdCpuShare: p.ksmdCpuShare,
+    pageCostUs: p.pageCostUs,
+    pageCostSource: t.pageCostSource,
+    note,
   };
 }
 

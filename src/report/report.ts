@@ -42,6 +42,29 @@ export interface Report {
    * reports written before it.
    */
   volatility?: VolatilityReport;
+  /** How long KSM takes to reach the estimate and what ksmd costs (docs/report-schema.md "timing"); null without KSM's pace. */
+  timing?: TimingReport | null;
+}
+
+/** KSM's timing at a pace: docs/report-schema.md, "timing". */
+export interface TimingReport {
+  /** The pace assumed: the kernel's, or the "what if" flags'. */
+  pace: { pagesToScan: number; sleepMillisecs: number; advisorMode: string | null; advisorTargetScanTime: number | null; smartScan: number | null; source: 'sysfs' | 'flags' };
+  /** Pages one full scan goes through: totals.eligiblePages. */
+  eligiblePages: number;
+  /** pages_to_scan in use (the advisor's steady choice with advisor_mode scan-time). */
+  pagesToScan: number;
+  /** One sleep, ms, rounded up to whole jiffies (HZ below; null: not known, taken as given). */
+  sleepMs: number;
+  hz: number | null;
+  fullScanSeconds: number;
+  savingReachedSeconds: number;
+  ksmdCpuSecondsPerScan: number;
+  /** ksmd's CPU while it runs, as a share of one CPU (0..1). */
+  ksmdCpuShare: number;
+  pageCostUs: number;
+  pageCostSource: 'default' | 'flag';
+  note: string;
 }
 
 /** Volatility sampling: docs/report-schema.md, "volatility". */

@@ -54,6 +54,10 @@ export function renderTable(report: Report, opts: TableOptions = {}): string {
     say('');
     for (const line of volatilityLines(v, ps)) say(line, 2);
   }
+  if (report.timing != null) {
+    say('');
+    say(`Time and CPU (pages_to_scan ${report.timing.pagesToScan}, sleep_millisecs ${report.timing.pace.sleepMillisecs}, ${report.timing.pace.source}): ${report.timing.note}`, 2);
+  }
   say('');
   say(`KSM settings used: use_zero_pages ${report.ksm.useZeroPages ? 1 : 0}, max_page_sharing ${report.ksm.maxPageSharing} (${report.ksm.settingsSource})`, 2);
   say('');

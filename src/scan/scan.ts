@@ -108,6 +108,18 @@ export interface ScanResult {
   stagesMs: StagesMs;
   /** With volatility sampling: what the re-reads found, and the one-instant figures. */
   volatility?: ScanVolatility;
+  /** KSM's pace for the timing (the command sets it; src/analysis/ksm-timing.ts). */
+  timing?: TimingSetting;
+}
+
+/** The pace the report's timing assumes, and where each part came from. */
+export interface TimingSetting {
+  pace: KsmPace;
+  paceSource: 'sysfs' | 'flags';
+  hz: number | null;
+  pageCostUs: number;
+  pageCostSource: 'default' | 'flag';
+  advisor: { minPagesToScan: number; maxPagesToScan: number; maxCpu: number } | null;
 }
 
 /** Volatility sampling's results beside the model (src/scan/volatility.ts, volatile-model.ts). */
