@@ -109,7 +109,7 @@ export function timingSetting(
   flags: { pagesToScan: number | undefined; sleepMs: number | undefined; advisor: 'none' | 'scan-time' | undefined; pageCostUs: number | undefined },
   kernel: KsmPace | null,
   release: string,
-): { pace: KsmPace; paceSource: 'sysfs' | 'flags'; hz: number | null; pageCostUs: number; pageCostSource: 'default' | 'flag'; advisor: KsmTimingInput['advisor'] } | null {
+): { pace: KsmPace; paceSource: 'sysfs' | 'flags'; hz: number | null; pageCostUs: number; pageCostSource: 'default' | 'flag'; advisor: KsmTimingInput['advisor']; fullScansAtScan: number | null } | null {
   const given = flags.pagesToScan !== undefined || flags.sleepMs !== undefined || flags.advisor !== undefined;
   // Without KSM here the kernel's defaults: 100 pages every 20 ms, no advisor.
   const base: KsmPace = kernel ?? { pagesToScan: 100, sleepMillisecs: 20, advisorMode: null, advisorTargetScanTime: null, smartScan: null };
@@ -129,5 +129,16 @@ export function timingSetting(
     pageCostUs: flags.pageCostUs ?? DEFAULT_PAGE_COST_US,
     pageCostSource: flags.pageCostUs === undefined ? 'default' : 'flag',
     advisor: readAdvisorBounds(),
+    fullScansAtScan: readFullScans(),
   };
+}
+
+/** /sys/kernel/mm/ksm/full_scans, null without KSM. */
+export function readFullScans(): number | null {
+  try {
+    const n = Number(readFileSync('/sys/kernel/mm/ksm/full_scans', 'latin1').trim());
+    return Number.isFinite(n) ? n : null;
+  } catch {
+    return null;
+  }
 }

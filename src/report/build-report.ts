@@ -200,6 +200,7 @@ function timingOf(scan: ReportScan, main: ScopeResult): TimingReport | null {
     pageCostUs: p.pageCostUs,
     pageCostSource: t.pageCostSource,
     note,
+    fullScansAtScan: t.fullScansAtScan,
   };
 }
 

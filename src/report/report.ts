@@ -65,6 +65,8 @@ export interface TimingReport {
   pageCostUs: number;
   pageCostSource: 'default' | 'flag';
   note: string;
+  /** /sys/kernel/mm/ksm/full_scans when the scan ran (null without KSM): `verify` counts the scans since. */
+  fullScansAtScan: number | null;
 }
 
 /** Volatility sampling: docs/report-schema.md, "volatility". */

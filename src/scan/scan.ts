@@ -120,6 +120,7 @@ export interface TimingSetting {
   pageCostUs: number;
   pageCostSource: 'default' | 'flag';
   advisor: { minPagesToScan: number; maxPagesToScan: number; maxCpu: number } | null;
+  fullScansAtScan: number | null;
 }
 
 /** Volatility sampling's results beside the model (src/scan/volatility.ts, volatile-model.ts). */
