@@ -16,7 +16,7 @@ export { EXIT_ERROR, EXIT_OK, EXIT_PARTIAL } from './commands/common.js';
  * hand-written help gone): within the bound, 64 MiB + 16 B per resident page.
  */
 
-const COMMANDS = ['scan', 'snapshot', 'report', 'help', 'completion'];
+const COMMANDS = ['scan', 'snapshot', 'report', 'verify', 'help', 'completion'];
 
 const EPILOGUE = `Exit status: 0 all there was to read was read, 1 memory of a process you named (or of a
 file) could not be read (the report says what), 2 bad input or nothing to scan, 3 no
@@ -107,6 +107,17 @@ function parser(io: Io, state: { status: number; helpFor: string | null }, args:
         if (files.length === 0) throw new UsageError('report needs at least one snapshot or core file');
         const { reportCommand } = await import('./commands/report-command.js');
         state.status = await run(() => reportCommand({ files, selection: selectionOf(a), ...reportFlagsOf(a), threads: threadsOf(a), progress: progressOf(a) }, io), io);
+      },
+    )
+    .command(
+      'verify <prediction>',
+      'compare a saved prediction (scan --json) with what KSM did since; read-only',
+      (c) => c.positional('prediction', { type: 'string', describe: 'a report saved with scan --json' }).option('json', { type: 'boolean', describe: 'the comparison as JSON' }),
+      async (a: Args) => {
+        const file = typeof a['prediction'] === 'string' ? undash(a['prediction']) : '';
+        if (file === '') throw new UsageError('verify needs the prediction: a report saved with scan --json');
+        const { verifyCommand } = await import('./commands/verify-command.js');
+        state.status = await run(() => verifyCommand({ file, json: a['json'] === true }, io), io);
       },
     )
     .command('help [command]', "a command's options", (c) => c.positional('command', { type: 'string' }), (a: Args) => {

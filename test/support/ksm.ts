@@ -106,6 +106,8 @@ export interface KsmSession {
   runToConvergence(pids: number[], opts?: { timeoutMs?: number }): Promise<KsmResult>;
   /** run=2: breaks every KSM page (other processes' too), waits until the counters say so, then run=0. */
   unmerge(): Promise<void>;
+  /** run=1 and return at once, to look at KSM before it has converged (runToConvergence or the session's end stops it). */
+  start(): Promise<void>;
   readGlobal(): Promise<KsmGlobalStats>;
 }
 
@@ -188,6 +190,9 @@ const session: Omit<KsmSession, 'settingsOnEntry'> = {
     await writeKsm('run', '0');
   },
   readGlobal,
+  async start() {
+    await writeKsm('run', '1');
+  },
 };
 
 async function applyFastSettings(opts: KsmOptions): Promise<void> {
