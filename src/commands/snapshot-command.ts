@@ -12,6 +12,7 @@ import { EXIT_OK, EXIT_PARTIAL, effectiveSettings, hasSelection, liveOpeners, no
 import { chooseEngine } from '../engine/choose-engine.js';
 import { sampleVolatility } from '../scan/volatility.js';
 import { readKsmPace } from '../analysis/ksm-pace.js';
+import { readFullScans } from '../analysis/ksm-timing.js';
 import type { SamplingFlags } from '../cli/options.js';
 
 export interface SnapshotCommandOptions {
@@ -39,7 +40,7 @@ export async function snapshotCommand(opts: SnapshotCommandOptions, io: Io): Pro
     const collected = collect(live.openers, { pageSize: live.pageSize, settings, progress, began, notScanned: live.notScanned, engine, keepPageOffsets: sampling !== null });
     if (collected.sources.length === 0) throw nothingScanned(collected.skipped);
     const volatility = sampling === null ? undefined : { sample: await sampleVolatility(collected, { ...sampling, threads: opts.threads }), pace: readKsmPace() };
-    const snapshot = prepareSnapshot(collected, { version: readVersion(), root: live.root, settings, physical: live.physical, volatility });
+    const snapshot = prepareSnapshot(collected, { version: readVersion(), root: live.root, settings, physical: live.physical, volatility, ksmFullScans: readFullScans() });
     const bytes = await writeOutputFile(opts.output, io.stdout, async (sink) => {
       await snapshot.write(sink);
     });

@@ -71,6 +71,8 @@ export interface SnapshotHeader {
    * between reads. Absent when the snapshot was not sampled; older readers ignore it.
    */
   volatility?: SnapshotVolatility;
+  /** /sys/kernel/mm/ksm/full_scans when the snapshot was taken (`verify` counts the scans since); absent or null: unknown. */
+  ksmFullScans?: number | null;
 }
 
 export interface SnapshotVolatility {

@@ -311,6 +311,7 @@ function validateHeader(name: string, h: SnapshotHeader): void {
     }
   }
   if (pages !== h.pageRecords) throw bad(name, 'corrupt header (page counts do not add up)');
+  if (!(h.ksmFullScans === undefined || h.ksmFullScans === null || isCount(h.ksmFullScans))) throw bad(name, 'corrupt header (full scans)');
   const v = h.volatility;
   if (v !== undefined) {
     const isSeconds = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x) && x > 0;

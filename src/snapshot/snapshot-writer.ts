@@ -35,6 +35,8 @@ export interface SnapshotMeta {
   now?: Date;
   /** A volatility sample of the collected pages (snapshot --interval): PAGE_VOLATILE and the header's volatility. */
   volatility?: { sample: VolatilitySample; pace: KsmPace | null } | undefined;
+  /** /sys/kernel/mm/ksm/full_scans now, for `verify`. */
+  ksmFullScans?: number | null;
 }
 
 /** A snapshot ready to be written: its header and the kernel's answers about frames, taken. */
@@ -70,6 +72,7 @@ export function prepareSnapshot(c: Collected, meta: SnapshotMeta): PreparedSnaps
     pageRecords: c.index.length,
     frameRecords: frames.pfns.length,
   };
+  if (meta.ksmFullScans !== undefined) header.ksmFullScans = meta.ksmFullScans;
   const v = meta.volatility;
   if (v !== undefined) {
     const s = v.sample;

@@ -79,7 +79,7 @@ function commandOf(pid: number): string | null {
 }
 
 /** Compares the report's default-scope prediction with what KSM shows now. */
-export function verifyPrediction(report: Report): VerifyResult {
+export function verifyPrediction(report: Report, fullScansAtPrediction: number | null = report.timing?.fullScansAtScan ?? null): VerifyResult {
   let run: number;
   try {
     run = ksmNumber('run');
@@ -88,7 +88,7 @@ export function verifyPrediction(report: Report): VerifyResult {
   }
   const pace = readKsmPace();
   const fullScans = ksmNumber('full_scans');
-  const atScan = report.timing?.fullScansAtScan ?? null;
+  const atScan = fullScansAtPrediction;
   const since = atScan === null ? null : fullScans - atScan;
   const ksm = {
     run,

@@ -36,6 +36,9 @@ describe('samepage verify', () => {
       await withKsm({ useZeroPages: 0, pagesToScan: 500, sleepMillisecs: 100 }, async (ksm) => {
         const scan = await runSamepage(['scan', '--json', '--no-progress', '-o', prediction, ...pidArgs(pids)]);
         expect(scan.code, scan.stderr).toBe(0);
+        const snapshot = join(dir, 'prediction.snap');
+        const snap = await runSamepage(['snapshot', '--no-progress', '-o', snapshot, ...pidArgs(pids)]);
+        expect(snap.code, snap.stderr).toBe(0);
 
         await ksm.start();
         const early = await verify(prediction);
@@ -53,6 +56,10 @@ describe('samepage verify', () => {
           expect(Math.abs((row.actualMergingPages ?? -1) - row.predictedMergingPages), `pid ${row.pid}`).toBeLessThanOrEqual(0.02 * row.predictedMergingPages);
         }
         expect(late.agrees).toBe(true);
+        // A snapshot is a prediction too: the same answer.
+        const fromSnapshot = await verify(snapshot);
+        expect(fromSnapshot.total).toEqual(late.total);
+        expect(fromSnapshot.agrees).toBe(true);
       });
     } finally {
       await Promise.all(fixtures.map((f) => f.stop()));
