@@ -14,6 +14,11 @@ import { systemPageSize } from '../../src/util/system.js';
 import { ENGINES, REFERENCE_ENGINE } from '../support/engines.js';
 import { seededUint32 } from '../support/rng.js';
 import { startPagefill, stopAllFixtures } from '../support/fixtures.js';
+import { runSamepage } from '../support/samepage.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Report } from '../../src/report/report.js';
 
 afterAll(stopAllFixtures);
 
@@ -188,6 +193,33 @@ describe('the re-read of a running process', () => {
     } finally {
       process.kill(fixture.pid, 'SIGCONT');
       await fixture.stop();
+    }
+  });
+});
+
+describe('a sampled snapshot', () => {
+  it('records the volatile pages (flag 16, header volatility), and report of it leaves them out as scan does', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'samepage-volatile-snap-'));
+    const fixtures = [await startPagefill(['merge:any', 'nothp', 'anon:1500:seq=1', 'churn:1000:2:100']), await startPagefill(['merge:any', 'nothp', 'anon:1500:seq=1', 'churn:1000:2:100'])];
+    try {
+      const pids = fixtures.flatMap((f) => ['--pid', String(f.pid)]);
+      const file = join(dir, 'sampled.snap');
+      const snap = await runSamepage(['snapshot', '--no-progress', '--interval', '0.3', '-o', file, ...pids]);
+      expect(snap.code, snap.stderr).toBe(0);
+      const run = await runSamepage(['report', file, '--json']);
+      expect(run.code, run.stderr).toBe(0);
+      const report = JSON.parse(run.stdout) as Report;
+      const v = report.volatility;
+      expect(v?.sampled).toBe(true);
+      expect(v?.intervalSeconds).toBe(0.3);
+      for (const row of v?.byProcess ?? []) expect(row.volatilePages).toBeGreaterThanOrEqual(1000);
+      // The still half merges (1,500 pages freed, give or take the processes' own few), the churning half does not.
+      expect(report.estimate.ramFreedPages).toBeGreaterThanOrEqual(1500);
+      expect(report.estimate.ramFreedPages).toBeLessThan(1600);
+      expect(v?.oneInstant?.estimate.ramFreedPages).toBeGreaterThanOrEqual(2500);
+    } finally {
+      await Promise.all(fixtures.map((f) => f.stop()));
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
