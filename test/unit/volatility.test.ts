@@ -158,7 +158,7 @@ describe('the re-read of a running process', () => {
       const opener = { label: 'fixture', pid: fixture.pid, named: true, open: () => new LiveSource(info, pageSize, false, null, engine.liveRegions, 2) };
       const c = collect([opener], { pageSize, settings: DEFAULT_KSM_SETTINGS, engine, keepPageOffsets: true });
       expect(c.index.pageOffset).not.toBeNull();
-      return sampleVolatility(c, { intervalSeconds: 0.35, samples: 2, threads: 2 });
+      return sampleVolatility(c, { intervalSeconds: 1, samples: 2, threads: 2 });
     };
     const running = await read();
     expect(running.rereadPages).toBeGreaterThanOrEqual(5500);
@@ -204,14 +204,14 @@ describe('a sampled snapshot', () => {
     try {
       const pids = fixtures.flatMap((f) => ['--pid', String(f.pid)]);
       const file = join(dir, 'sampled.snap');
-      const snap = await runSamepage(['snapshot', '--no-progress', '--interval', '0.3', '-o', file, ...pids]);
+      const snap = await runSamepage(['snapshot', '--no-progress', '--interval', '1', '-o', file, ...pids]);
       expect(snap.code, snap.stderr).toBe(0);
       const run = await runSamepage(['report', file, '--json']);
       expect(run.code, run.stderr).toBe(0);
       const report = JSON.parse(run.stdout) as Report;
       const v = report.volatility;
       expect(v?.sampled).toBe(true);
-      expect(v?.intervalSeconds).toBe(0.3);
+      expect(v?.intervalSeconds).toBe(1);
       for (const row of v?.byProcess ?? []) expect(row.volatilePages).toBeGreaterThanOrEqual(1000);
       // The still half merges (1,500 pages freed, give or take the processes' own few), the churning half does not.
       expect(report.estimate.ramFreedPages).toBeGreaterThanOrEqual(1500);
