@@ -15,6 +15,8 @@ import type { KsmPace } from './ksm-pace.js';
  */
 export const DEFAULT_PAGE_COST_US = 5;
 
+/** KSM_ADVISOR_MIN_CPU in mm/ksm.c: the advisor keeps ksmd at 10% of a CPU or more. */
+const ADVISOR_MIN_CPU = 10;
 /** The advisor's defaults (mm/ksm.c, 6.8+), when the kernel does not show its knobs. */
 const ADVISOR_DEFAULTS = { minPagesToScan: 500, maxPagesToScan: 30000, maxCpu: 70 };
 
@@ -51,17 +53,21 @@ export function predictKsmTiming(input: KsmTimingInput): KsmTiming {
   const costMs = pageCostUs / 1000;
   let pagesToScan = pace.pagesToScan;
   if (pace.advisorMode === 'scan-time' && pace.advisorTargetScanTime !== null) {
-    // The advisor aims a full scan at advisor_target_scan_time, within its page bounds, and
-    // never above advisor_max_cpu percent of a CPU.
+    // The advisor (scan_time_advisor in mm/ksm.c, 6.8+) starts at advisor_min_pages_to_scan and
+    // after each full scan moves pages_to_scan towards a full scan of advisor_target_scan_time,
+    // then caps it as the kernel does, in this order: at most advisor_max_cpu percent of a CPU,
+    // at least KSM_ADVISOR_MIN_CPU (10) percent, at most advisor_max_pages_to_scan. Here: where
+    // it settles.
     const a = input.advisor ?? ADVISOR_DEFAULTS;
     const target = pace.advisorTargetScanTime * 1000;
     // batches = pages / p; each takes sleep + p x cost: pages x sleep / p + pages x cost = target.
     const left = target - pages * costMs;
     let p = left > 0 ? Math.ceil((pages * sleepMs) / left) : a.maxPagesToScan;
-    const cpuCap = a.maxCpu / 100;
-    const cpuLimited = cpuCap < 1 ? Math.floor((cpuCap * sleepMs) / (costMs * (1 - cpuCap))) : Infinity;
-    p = Math.min(p, cpuLimited);
-    pagesToScan = Math.max(a.minPagesToScan, Math.min(a.maxPagesToScan, p));
+    // p pages a batch use p x cost / (sleep + p x cost) of a CPU.
+    const pagesAtCpu = (share: number): number => (share >= 1 ? Infinity : (share * sleepMs) / (costMs * (1 - share)));
+    p = Math.min(p, Math.floor(pagesAtCpu(a.maxCpu / 100)));
+    p = Math.max(p, Math.ceil(pagesAtCpu(ADVISOR_MIN_CPU / 100)));
+    pagesToScan = Math.min(a.maxPagesToScan, p);
   }
   pagesToScan = Math.max(1, pagesToScan);
   const batches = Math.max(1, Math.ceil(pages / pagesToScan));

@@ -24,17 +24,20 @@ describe('predictKsmTiming', () => {
     expect(predictKsmTiming({ eligiblePages: 1, pace: one, hz: null, pageCostUs: 1, advisor: null }).sleepMs).toBe(1);
   });
 
-  it('the advisor: pages_to_scan for the target scan time, within its bounds and its CPU cap', () => {
+  it('the advisor: pages_to_scan for the target scan time, capped as mm/ksm.c caps it (max CPU, 10% CPU floor, max pages)', () => {
     const advisor = { minPagesToScan: 500, maxPagesToScan: 30_000, maxCpu: 70 };
     const scanTime = { ...pace, advisorMode: 'scan-time', advisorTargetScanTime: 200 };
-    // 10 million pages, 20 ms sleeps, 1 us a page: p = ceil(1e7 x 20 / (200000 - 10000)) = 1053.
-    const t = predictKsmTiming({ eligiblePages: 10_000_000, pace: scanTime, hz: 1000, pageCostUs: 1, advisor });
-    expect(t.pagesToScan).toBe(1053);
+    // 10 million pages, 20 ms sleeps, 10 us a page: p = ceil(1e7 x 20 / (200000 - 100000)) = 2000,
+    // 10% of a CPU at 2000 x 0.01 / (20 + 20) = 50%: within the caps.
+    const t = predictKsmTiming({ eligiblePages: 10_000_000, pace: scanTime, hz: 1000, pageCostUs: 10, advisor });
+    expect(t.pagesToScan).toBe(2000);
     expect(t.fullScanSeconds).toBeCloseTo(200, 0);
-    // Few pages: the lower bound.
-    expect(predictKsmTiming({ eligiblePages: 1000, pace: scanTime, hz: 1000, pageCostUs: 1, advisor }).pagesToScan).toBe(500);
-    // Costly pages: the CPU cap (70%: p x cost <= 0.7 / 0.3 x sleep -> p <= 46).
-    expect(predictKsmTiming({ eligiblePages: 10_000_000, pace: scanTime, hz: 1000, pageCostUs: 1000, advisor }).pagesToScan).toBe(500);
+    // Few pages: the 10% floor (p x 0.001 / (20 + p x 0.001) >= 0.1 -> p >= 2223), a scan faster than the target.
+    expect(predictKsmTiming({ eligiblePages: 1000, pace: scanTime, hz: 1000, pageCostUs: 1, advisor }).pagesToScan).toBe(2223);
+    // Costly pages: the CPU cap (70%: p x 1 ms <= 0.7 / 0.3 x 20 ms -> p <= 46).
+    expect(predictKsmTiming({ eligiblePages: 10_000_000, pace: scanTime, hz: 1000, pageCostUs: 1000, advisor }).pagesToScan).toBe(46);
+    // Many cheap pages: advisor_max_pages_to_scan.
+    expect(predictKsmTiming({ eligiblePages: 1e9, pace: scanTime, hz: 1000, pageCostUs: 0.01, advisor }).pagesToScan).toBe(30_000);
   });
 });
 
