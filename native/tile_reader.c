@@ -233,6 +233,15 @@ napi_value scan_range(napi_env env, napi_callback_info info) {
   uint32_t *lo = opt_typed(&ix, "hashLo", napi_uint32_array, "a Uint32Array", &l2);
   uint32_t *pfn_lo = opt_typed(&ix, "pfnLo", napi_uint32_array, "a Uint32Array", &l3);
   uint32_t *meta = opt_typed(&ix, "meta", napi_uint32_array, "a Uint32Array", &l4);
+  /* Optional: each record's page within the region, for a later re-read to line up with. */
+  uint32_t *page_offset = NULL;
+  size_t l5 = 0;
+  {
+    napi_value po = opt_value(&ix, "pageOffset");
+    napi_valuetype pot = napi_undefined;
+    if (po != NULL && napi_typeof(env, po, &pot) == napi_ok && pot != napi_undefined && pot != napi_null)
+      page_offset = opt_typed(&ix, "pageOffset", napi_uint32_array, "a Uint32Array, null or undefined", &l5);
+  }
   uint32_t out = opt_u32(&o, "out"), capacity = opt_u32(&o, "capacity"), threads = opt_u32(&o, "threads");
   opts_t zh = opt_object(&o, "zeroHash", "zeroHash.");
   uint32_t zero_hi = opt_u32(&zh, "hi"), zero_lo = opt_u32(&zh, "lo");
@@ -243,7 +252,8 @@ napi_value scan_range(napi_env env, napi_callback_info info) {
   }
   uint64_t region_pages = (uint64_t)region_pages_d, page = (uint64_t)first_d;
   if (ps == 0 || ps > READ_CHUNK || domain >= MAX_DOMAINS || (uint64_t)out + capacity > l1 || (uint64_t)out + capacity > l2 ||
-      (uint64_t)out + capacity > l3 || (uint64_t)out + capacity > l4) {
+      (uint64_t)out + capacity > l3 || (uint64_t)out + capacity > l4 || (page_offset != NULL && (uint64_t)out + capacity > l5) ||
+      (page_offset != NULL && region_pages_d > 4294967295.0)) {
     napi_throw_range_error(env, NULL, "scanRange: arguments out of range");
     return NULL;
   }
@@ -291,6 +301,10 @@ napi_value scan_range(napi_env env, napi_callback_info info) {
       memcpy(lo + out + written, tl->lo, fit * sizeof *lo);
       memcpy(pfn_lo + out + written, tl->pfn, fit * sizeof *pfn_lo);
       memcpy(meta + out + written, tl->meta, fit * sizeof *meta);
+      if (page_offset != NULL) {
+        uint32_t tile_page = (uint32_t)(tl->first_vpage - base_page);
+        for (uint32_t i = 0; i < fit; i++) page_offset[out + written + i] = tile_page + tl->offset[i];
+      }
       for (uint32_t i = 0; i < fit; i++)
         if (tl->hi[i] == zero_hi && tl->lo[i] == zero_lo && (tl->meta[i] & (META_ANON | META_EXCLUSIVE)) == META_ANON) zero_candidates++;
       written += fit;

@@ -3,7 +3,7 @@ import { EXIT_ERROR, EXIT_OK, readVersion, type Io } from './commands/common.js'
 import { UserError } from './util/errors.js';
 import { engineProblem } from './engine/choose-engine.js';
 import { escapeLine } from './reporters/text-escape.js';
-import { type Args, DASH, checkFlagsTakeNoValue, groupingFlagsOf, groupingOptions, groupingSelectionOptions, progressOf, reportFlagsOf, reportOptions, selectionOf, selectionOptions, snapshotOptions, threadsOf, undash } from './cli/options.js';
+import { type Args, DASH, checkFlagsTakeNoValue, groupingFlagsOf, groupingOptions, groupingSelectionOptions, progressOf, reportFlagsOf, reportOptions, samplingOf, samplingOptions, selectionOf, selectionOptions, snapshotOptions, threadsOf, timingFlagsOf, timingOptions, undash } from './cli/options.js';
 import { UsageError, usageErrorOf } from './cli/usage-error.js';
 
 export { EXIT_ERROR, EXIT_OK, EXIT_PARTIAL } from './commands/common.js';
@@ -15,7 +15,7 @@ export { EXIT_ERROR, EXIT_OK, EXIT_PARTIAL } from './commands/common.js';
  * hand-written help gone): within the bound, 64 MiB + 16 B per resident page.
  */
 
-const COMMANDS = ['scan', 'snapshot', 'report', 'help', 'completion'];
+const COMMANDS = ['scan', 'snapshot', 'report', 'verify', 'help', 'completion'];
 
 const EPILOGUE = `Exit status: 0 all there was to read was read, 1 memory of a process you named (or of a
 file) could not be read (the report says what), 2 bad input or nothing to scan, 3 no
@@ -63,46 +63,60 @@ function parser(io: Io, state: { status: number; helpFor: string | null }, args:
       'parse-numbers': false,
       'parse-positional-numbers': false,
     })
-    .command(['scan', '$0'], 'scan live processes (the default command)', (c) => groupingOptions(reportOptions(groupingSelectionOptions(selectionOptions(c)))), async (a: Args) => {
+    .command(['scan', '$0'], 'scan live processes (the default command)', (c) => timingOptions(samplingOptions(groupingOptions(reportOptions(groupingSelectionOptions(selectionOptions(c)))))), async (a: Args) => {
       const { scanCommand } = await import('./commands/scan-command.js');
-      state.status = await run(() => scanCommand({ selection: selectionOf(a), ...reportFlagsOf(a), ...groupingFlagsOf(a), threads: threadsOf(a), progress: progressOf(a) }, io), io);
+      state.status = await run(() => scanCommand({ selection: selectionOf(a), ...reportFlagsOf(a), ...groupingFlagsOf(a), threads: threadsOf(a), progress: progressOf(a), sampling: samplingOf(a), timing: timingFlagsOf(a) }, io), io);
     })
     .command(
       'snapshot',
       'save what a scan learns, to analyse later or elsewhere',
       (c) =>
-        snapshotOptions(
+        samplingOptions(snapshotOptions(
           groupingSelectionOptions(selectionOptions(
             c.usage(
               "samepage snapshot -o FILE [options]\n\nSaves what a scan of live processes learns (hashes, flags, frames: 16 bytes per resident\npage), written atomically, for 'samepage report FILE' later.",
             ),
           )),
-        ),
+        )),
       async (a: Args) => {
         const output = a['output'];
         if (typeof output !== 'string' || output === '') throw new UsageError('snapshot needs -o FILE, the file to write');
         const { snapshotCommand } = await import('./commands/snapshot-command.js');
-        state.status = await run(() => snapshotCommand({ selection: selectionOf(a), output, threads: threadsOf(a), progress: progressOf(a) }, io), io);
+        state.status = await run(() => snapshotCommand({ selection: selectionOf(a), output, threads: threadsOf(a), progress: progressOf(a), sampling: samplingOf(a) }, io), io);
       },
     )
     .command(
       'report [files..]',
       'analyse snapshots and core dumps (and live processes)',
       (c) =>
-        groupingOptions(reportOptions(
+        samplingOptions(groupingOptions(reportOptions(
           groupingSelectionOptions(selectionOptions(
             c
               .usage(
                 'samepage report FILE... [options]\n\nAnalyses snapshots and core dumps (gcore, kernel cores, QEMU dump-guest-memory; .zst\ntoo), alone or together with live processes chosen as for scan. \'-\' reads one from standard input:\nsamepage snapshot -o - | samepage report -',
               )
               .positional('files', { type: 'string', array: true, describe: 'snapshots and core dumps' }),
-          )),
+          ))),
         )),
       async (a: Args) => {
+        if (samplingOf(a) !== null) {
+          throw new UsageError("--interval reads live memory again: a snapshot or core cannot be re-read; sample when taking the snapshot (samepage snapshot --interval SECONDS -o FILE)");
+        }
         const files = Array.isArray(a['files']) ? a['files'].map((f) => undash(String(f))) : [];
         if (files.length === 0) throw new UsageError('report needs at least one snapshot or core file');
         const { reportCommand } = await import('./commands/report-command.js');
         state.status = await run(() => reportCommand({ files, selection: selectionOf(a), ...reportFlagsOf(a), ...groupingFlagsOf(a), threads: threadsOf(a), progress: progressOf(a) }, io), io);
+      },
+    )
+    .command(
+      'verify <prediction>',
+      'compare a saved prediction (scan --json) with what KSM did since; read-only',
+      (c) => c.positional('prediction', { type: 'string', describe: 'a report saved with scan --json' }).option('json', { type: 'boolean', describe: 'the comparison as JSON' }),
+      async (a: Args) => {
+        const file = typeof a['prediction'] === 'string' ? undash(a['prediction']) : '';
+        if (file === '') throw new UsageError('verify needs the prediction: a report saved with scan --json');
+        const { verifyCommand } = await import('./commands/verify-command.js');
+        state.status = await run(() => verifyCommand({ file, json: a['json'] === true }, io), io);
       },
     )
     .command('help [command]', "a command's options", (c) => c.positional('command', { type: 'string' }), (a: Args) => {

@@ -184,3 +184,81 @@ function byteSize(value: string, flag: string): number {
   const unit = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[(m[2] ?? '').toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
   return Number(m[1]) * unit;
 }
+
+// Volatility sampling (issue 12): scan and snapshot read the pages KSM could track again.
+const SAMPLING = 'Volatility (pages that keep changing never merge):';
+
+export function samplingOptions<T>(y: Argv<T>): Argv<T> {
+  return y
+    .option('interval', {
+      type: 'string',
+      requiresArg: true,
+      group: SAMPLING,
+      describe: 'read the pages KSM could track again after SECONDS and leave those that changed (volatile) out of the estimate',
+      coerce: (v: unknown) => secondsOf(last(v), '--interval'),
+    })
+    .option('samples', {
+      type: 'string',
+      requiresArg: true,
+      group: SAMPLING,
+      describe: 'reads of each page in all, the first included, --interval apart (default 2)',
+      coerce: (v: unknown) => wholeNumber(last(v), '--samples', 2, 100),
+    });
+}
+
+export interface SamplingFlags {
+  intervalSeconds: number;
+  samples: number;
+}
+
+/** --interval and --samples, or null when not sampling (--samples alone is an error). */
+export function samplingOf(a: Args): SamplingFlags | null {
+  const interval = a['interval'];
+  const samples = a['samples'];
+  if (typeof interval !== 'number') {
+    if (samples !== undefined) throw new UsageError('--samples needs --interval SECONDS');
+    return null;
+  }
+  return { intervalSeconds: interval, samples: typeof samples === 'number' ? samples : 2 };
+}
+
+function secondsOf(value: string, flag: string): number {
+  const s = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || !Number.isFinite(s) || s <= 0 || s > 86400) throw new UsageError(`${flag} takes a number of seconds above 0 and at most 86400, not '${value}'`);
+  return s;
+}
+
+// KSM's timing (issue 12): "what if" flags for the pace, as --use-zero-pages is for the estimate.
+const TIMING = 'KSM timing (how long to converge, what ksmd costs), what if:';
+
+export function timingOptions<T>(y: Argv<T>): Argv<T> {
+  return y
+    .option('pages-to-scan', { type: 'string', requiresArg: true, group: TIMING, describe: "assume this pages_to_scan instead of the kernel's", coerce: (v: unknown) => wholeNumber(last(v), '--pages-to-scan', 1, INT_MAX) })
+    .option('sleep-ms', { type: 'string', requiresArg: true, group: TIMING, describe: "assume this sleep_millisecs instead of the kernel's", coerce: (v: unknown) => wholeNumber(last(v), '--sleep-ms', 1, INT_MAX) })
+    .option('advisor', { type: 'string', requiresArg: true, group: TIMING, describe: "assume this advisor_mode (none or scan-time) instead of the kernel's", coerce: (v: unknown) => oneOf(last(v), '--advisor', ['none', 'scan-time'] as const) })
+    .option('page-cost-us', {
+      type: 'string',
+      requiresArg: true,
+      group: TIMING,
+      describe: "ksmd's CPU time per page, microseconds (default: as measured on samepage's test machine)",
+      coerce: (v: unknown) => {
+        const s = last(v);
+        const x = Number(s);
+        if (!/^\d+(\.\d+)?$/.test(s) || !(x > 0) || x > 1e6) throw new UsageError(`--page-cost-us takes a number of microseconds above 0, not '${s}'`);
+        return x;
+      },
+    });
+}
+
+export interface TimingFlags {
+  pagesToScan: number | undefined;
+  sleepMs: number | undefined;
+  advisor: 'none' | 'scan-time' | undefined;
+  pageCostUs: number | undefined;
+}
+
+export function timingFlagsOf(a: Args): TimingFlags {
+  const n = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
+  const advisor = a['advisor'];
+  return { pagesToScan: n(a['pages-to-scan']), sleepMs: n(a['sleep-ms']), advisor: advisor === 'none' || advisor === 'scan-time' ? advisor : undefined, pageCostUs: n(a['page-cost-us']) };
+}

@@ -1,6 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import type { Selection } from '../live/select.js';
-import { runScan } from '../scan/scan.js';
+import { analyse, collect, runScan } from '../scan/scan.js';
+import { recordedSample } from '../scan/volatility.js';
+import type { SnapshotVolatility } from '../snapshot/snapshot-format.js';
 import type { SourceOpener } from '../source/source-opener.js';
 import { SnapshotFile } from '../snapshot/snapshot-source.js';
 import { sniffInput } from '../source/input-kind.js';
@@ -89,10 +91,24 @@ export async function reportCommand(opts: ReportCommandOptions, io: Io): Promise
     const progress = await progressFor(opts.progress, io);
     const began = (await live?.readRegionsAhead()) ?? performance.now();
     const notScanned = [...(live?.notScanned ?? []), ...recordedSkipped];
-    const scan: ReportScan = runScan(openers, {
+    const scanOptions = {
       pageSize: pageSize ?? systemPageSize(), settings: chosen, progress, began, notScanned, engine, hugePagesRecorded, ...(thp === undefined ? {} : { thp }),
       ...(opts.groupBy === undefined ? {} : { groupBy: opts.groupBy }),
-    });
+    };
+    // Snapshots taken with --interval recorded which pages changed: their estimate leaves them out.
+    const sampledSnapshots = snapshots.filter((s) => s.header.volatility !== undefined);
+    let scan: ReportScan;
+    if (sampledSnapshots.length === 0) scan = runScan(openers, scanOptions);
+    else {
+      const collected = collect(openers, scanOptions);
+      const sampled = new Set(sampledSnapshots.flatMap((s) => s.processes.map((p) => p.info)));
+      const recorded = sampledSnapshots.map((s) => s.header.volatility as SnapshotVolatility);
+      scan = analyse(collected, chosen, { groupBy: opts.groupBy, sample: recordedSample(collected, sampled, recorded) });
+      if (scan.volatility !== undefined) scan.volatility.pace = recorded[0]?.pace ?? null;
+      if (snapshots.length < opts.files.length || live !== null || sampledSnapshots.length < snapshots.length) {
+        scan.warnings.push('only the snapshots taken with --interval say which pages changed: the other sources are taken as still');
+      }
+    }
     // A snapshot's regions that its scan could not read count as they did then: they decide
     // the exit status as they did.
     for (const s of scan.sources) {

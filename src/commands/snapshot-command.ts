@@ -10,6 +10,10 @@ import { UserError } from '../util/errors.js';
 import { STDOUT_PATH, checkOutputPath, writeOutputFile } from '../util/output-file.js';
 import { EXIT_OK, EXIT_PARTIAL, effectiveSettings, hasSelection, liveOpeners, nothingScanned, progressFor, readVersion, type Io } from './common.js';
 import { chooseEngine } from '../engine/choose-engine.js';
+import { sampleVolatility } from '../scan/volatility.js';
+import { readKsmPace } from '../analysis/ksm-pace.js';
+import { readFullScans } from '../analysis/ksm-timing.js';
+import type { SamplingFlags } from '../cli/options.js';
 
 export interface SnapshotCommandOptions {
   selection: Selection;
@@ -17,6 +21,8 @@ export interface SnapshotCommandOptions {
   output: string;
   threads: number;
   progress: boolean;
+  /** --interval / --samples: read the pages again and record which changed (PAGE_VOLATILE). */
+  sampling?: SamplingFlags | null;
 }
 
 /** samepage snapshot: what a live scan learns, saved for `samepage report` later or elsewhere. */
@@ -30,9 +36,11 @@ export async function snapshotCommand(opts: SnapshotCommandOptions, io: Io): Pro
     const settings = effectiveSettings(null, { useZeroPages: undefined, maxPageSharing: undefined }, io);
     const progress = await progressFor(opts.progress, io);
     const began = await live.readRegionsAhead();
-    const collected = collect(live.openers, { pageSize: live.pageSize, settings, progress, began, notScanned: live.notScanned, engine });
+    const sampling = opts.sampling ?? null;
+    const collected = collect(live.openers, { pageSize: live.pageSize, settings, progress, began, notScanned: live.notScanned, engine, keepPageOffsets: sampling !== null });
     if (collected.sources.length === 0) throw nothingScanned(collected.skipped);
-    const snapshot = prepareSnapshot(collected, { version: readVersion(), root: live.root, settings, physical: live.physical });
+    const volatility = sampling === null ? undefined : { sample: await sampleVolatility(collected, { ...sampling, threads: opts.threads }), pace: readKsmPace() };
+    const snapshot = prepareSnapshot(collected, { version: readVersion(), root: live.root, settings, physical: live.physical, volatility, ksmFullScans: readFullScans() });
     const bytes = await writeOutputFile(opts.output, io.stdout, async (sink) => {
       await snapshot.write(sink);
     });

@@ -1,5 +1,5 @@
 import type { PageBatch, PageSink, RecordTarget, SourceRegion } from '../source/memory-source.js';
-import { PAGE_ANON, PAGE_EXCLUSIVE, PAGE_HUGE, PAGE_NO_PHYS } from '../source/memory-source.js';
+import { PAGE_ANON, PAGE_EXCLUSIVE, PAGE_HUGE, PAGE_NO_PHYS, PAGE_VOLATILE } from '../source/memory-source.js';
 import { KIND_INDEX, pageKind } from '../source/mapping-kind.js';
 import type { PageHasher } from '../hash/page-hasher.js';
 import type { PhysicalPages } from '../physical/physical-pages.js';
@@ -28,6 +28,11 @@ import {
 export class IndexWriter implements PageSink, RecordTarget {
   readonly records: RecordTarget = this;
   domain: number | null = null;
+  /**
+   * Bit r set: record r came marked PAGE_VOLATILE (a snapshot taken with --interval); null
+   * until such a record comes.
+   */
+  volatileBits: Uint8Array | null = null;
   private processIndex = 0;
   private domainBase = 0;
   private physical: PhysicalPages | null = null;
@@ -94,6 +99,11 @@ export class IndexWriter implements PageSink, RecordTarget {
     const meta = index.meta;
     const physical = this.physical;
     const domainBase = this.domainBase;
+    const offsets = index.pageOffset;
+    if (offsets !== null) {
+      const pageSize = this.pageSize;
+      for (let i = 0; i < count; i++) offsets[at + i] = ((batch.vaddr[i] as number) - region.start) / pageSize;
+    }
     for (let i = 0; i < count; i++) {
       let f = batch.flags[i] as number;
       const pfn = batch.pfn[i] as number;
@@ -103,6 +113,7 @@ export class IndexWriter implements PageSink, RecordTarget {
       let flags = regionFlags | (anon ? META_ANON : 0) | ((f & PAGE_EXCLUSIVE) !== 0 ? META_EXCLUSIVE : 0) | ((f & PAGE_NO_PHYS) !== 0 ? META_NO_PHYS : 0);
       if ((f & PAGE_HUGE) !== 0 && (f & PAGE_NO_PHYS) === 0) flags |= META_HUGE;
       const slot = at + i;
+      if ((f & PAGE_VOLATILE) !== 0) this.markVolatile(slot);
       if (anon && (f & PAGE_EXCLUSIVE) === 0 && index.hashHi[slot] === zHi && index.hashLo[slot] === zLo) {
         // A zero-content page mapped more than once: the kernel's zero page, or a zero-filled
         // page shared by fork. Without PFNs the zero page is by far the likelier.
@@ -153,6 +164,16 @@ export class IndexWriter implements PageSink, RecordTarget {
       }
       r += k;
     }
+  }
+
+  private markVolatile(record: number): void {
+    const need = (record >>> 3) + 1;
+    if (this.volatileBits === null || this.volatileBits.length < need) {
+      const next = new Uint8Array(Math.max(need, Math.ceil(this.index.capacity / 8)));
+      if (this.volatileBits !== null) next.set(this.volatileBits);
+      this.volatileBits = next;
+    }
+    this.volatileBits[record >>> 3] = (this.volatileBits[record >>> 3] as number) | (1 << (record & 7));
   }
 
   private isZeroPfn(pfn: number): boolean {

@@ -37,6 +37,12 @@ export class PageIndex {
   hashLo: Uint32Array;
   pfnLo: Uint32Array;
   meta: Uint32Array;
+  /**
+   * Each record's page within its region, kept only while a scan will read the pages again
+   * (volatility sampling, src/scan/volatility.ts): the re-read lines its records up by it. Not
+   * sorted with the rest: only meaningful in scan order.
+   */
+  pageOffset: Uint32Array | null = null;
   length = 0;
 
   constructor(initialCapacity = 1 << 16) {
@@ -45,6 +51,11 @@ export class PageIndex {
     this.hashLo = new Uint32Array(n);
     this.pfnLo = new Uint32Array(n);
     this.meta = new Uint32Array(n);
+  }
+
+  /** From now on, records keep their page within the region (pageOffset). */
+  trackPageOffsets(): void {
+    if (this.pageOffset === null) this.pageOffset = new Uint32Array(this.capacity);
   }
 
   get capacity(): number {
@@ -60,6 +71,7 @@ export class PageIndex {
     this.hashLo = grow(this.hashLo, next, this.length);
     this.pfnLo = grow(this.pfnLo, next, this.length);
     this.meta = grow(this.meta, next, this.length);
+    if (this.pageOffset !== null) this.pageOffset = grow(this.pageOffset, next, this.length);
   }
 
   /** Bytes held by the index arrays. */

@@ -24,6 +24,8 @@ export interface NativeIndexArrays {
   hashLo: Uint32Array;
   pfnLo: Uint32Array;
   meta: Uint32Array;
+  /** When given, scanRange writes each record's page within the region here too (a later re-read lines up with it). */
+  pageOffset?: Uint32Array | null;
 }
 
 /** What scanRange does: one region of a live process, from one of its pages on. */

@@ -1,6 +1,6 @@
 import { release } from 'node:os';
 import type { ScanResult } from '../scan/scan.js';
-import { RMAP_ITEM_BYTES } from '../analysis/model-result.js';
+import { RMAP_ITEM_BYTES, type ScopeResult } from '../analysis/model-result.js';
 import { KIND_LABEL, MAPPING_KINDS } from '../source/mapping-kind.js';
 import { groupSection } from './group-report.js';
 import { estimateOf } from './estimate.js';
@@ -10,7 +10,9 @@ import type { ProcessGrouping } from './report.js';
 import { isPartial } from '../source/skipped.js';
 import { plural } from '../util/plural.js';
 import type { ContentSharing } from '../analysis/content-sharing.js';
-import { SCHEMA_VERSION, type Estimate, type KindRow, type Overlap, type ProcessRow, type Report, type ReportInput, type Sharing, type SharingBucket } from './report.js';
+import { fullScanSeconds } from '../analysis/ksm-pace.js';
+import { predictKsmTiming } from '../analysis/ksm-timing.js';
+import { SCHEMA_VERSION, type TimingReport, type VolatilityReport, type Estimate, type KindRow, type Overlap, type ProcessRow, type Report, type ReportInput, type Sharing, type SharingBucket } from './report.js';
 
 /** A scan's result, with the files it read when it read some (samepage report). */
 export interface ReportScan extends ScanResult {
@@ -23,7 +25,8 @@ export function buildReport(scan: ReportScan, meta: { version: string; root: boo
   const naiveDuplicateBytes = content.naiveDuplicatePages * pageSize;
   const pfnsVisible = scan.sources.length > 0 && scan.sources.every((s) => s.hasPhysicalInfo);
 
-  const estimates: Estimate[] = model.scopes.map((s) => estimateOf(s, naiveDuplicateBytes, pageSize, settings));
+  const estimatesOf = (scopes: readonly ScopeResult[]): Estimate[] => scopes.map((s) => estimateOf(s, naiveDuplicateBytes, pageSize, settings));
+  const estimates = estimatesOf(model.scopes);
   const main = model.scopes.find((s) => s.scope === 'enable-all');
   const today = model.scopes.find((s) => s.scope === 'mergeable-now');
   const estimate = estimates[0];
@@ -96,7 +99,12 @@ export function buildReport(scan: ReportScan, meta: { version: string; root: boo
   }
   if (scan.sources.some((s) => s.origin === 'snapshot')) caveats.push('snapshot figures are those of the moment the snapshot was taken');
   if (settings.source === 'defaults') caveats.push('KSM is not available on this kernel: the kernel defaults (use_zero_pages 0, max_page_sharing 256) were assumed');
-  caveats.push('a static picture: pages that change between two KSM scans (volatile) will not merge, and KSM needs time to get there');
+  const volatility = volatilityOf(scan, main, estimatesOf);
+  caveats.push(
+    volatility.sampled
+      ? 'KSM needs time to get there: at least two full scans (a page must be seen unchanged before it merges)'
+      : 'a static picture: pages that change between two KSM scans (volatile) will not merge, and KSM needs time to get there (scan --interval finds the volatile pages)',
+  );
   const thp = scan.thp;
   if (!thp.hugePagesKnown && scan.sources.some((s) => s.origin === 'live' || s.origin === 'snapshot')) {
     caveats.push(
@@ -174,7 +182,110 @@ export function buildReport(scan: ReportScan, meta: { version: string; root: boo
     groupPairs: groups.groupPairs,
     groupTotals: groups.groupTotals,
     recommendations: groups.recommendations,
+    volatility,
+    timing: timingOf(scan, main),
   };
+}
+
+/** KSM's timing over the eligible pages at the pace the command chose; null without one. */
+function timingOf(scan: ReportScan, main: ScopeResult): TimingReport | null {
+  const t = scan.timing;
+  if (t === undefined) return null;
+  const eligible = main.rmapItems + main.ksmZeroPages;
+  const p = predictKsmTiming({ eligiblePages: eligible, pace: t.pace, hz: t.hz, pageCostUs: t.pageCostUs, advisor: t.advisor });
+  const minutes = (s: number): string => (s < 120 ? `${Number(s.toPrecision(2))} s` : `${Math.round(s / 6) / 10} min`);
+  const note =
+    `one full scan of ${eligible} pages takes about ${minutes(p.fullScanSeconds)} (${p.batchesPerScan} batches of ${p.pagesToScan} pages, ${p.sleepMs} ms apart); ` +
+    `the estimate is reached after two full scans, about ${minutes(p.savingReachedSeconds)} after KSM starts (a page is merged only once a scan found it unchanged since the one before); ` +
+    `ksmd then uses about ${Math.round(p.ksmdCpuShare * 1000) / 10}% of a CPU (${p.pageCostUs} us a page${t.pageCostSource === 'default' ? ", as measured on samepage's test machine: --page-cost-us for another" : ''})` +
+    (t.pace.smartScan === 1 ? '; with smart_scan on, later scans skip pages that did not merge, so they go faster than the first two' : '') +
+    ' (other processes KSM already scans lengthen each scan)';
+  return {
+    pace: { pagesToScan: t.pace.pagesToScan, sleepMillisecs: t.pace.sleepMillisecs, advisorMode: t.pace.advisorMode, advisorTargetScanTime: t.pace.advisorTargetScanTime, smartScan: t.pace.smartScan, source: t.paceSource },
+    eligiblePages: eligible,
+    pagesToScan: p.pagesToScan,
+    sleepMs: p.sleepMs,
+    hz: t.hz,
+    fullScanSeconds: p.fullScanSeconds,
+    savingReachedSeconds: p.savingReachedSeconds,
+    ksmdCpuSecondsPerScan: p.ksmdCpuSecondsPerScan,
+    ksmdCpuShare: p.ksmdCpuShare,
+    pageCostUs: p.pageCostUs,
+    pageCostSource: t.pageCostSource,
+    note,
+    fullScansAtScan: t.fullScansAtScan,
+  };
+}
+
+/** The report's volatility section: what sampling found, or that the estimate assumes a still workload. */
+function volatilityOf(scan: ReportScan, main: ScopeResult, estimatesOf: (s: readonly ScopeResult[]) => Estimate[]): VolatilityReport {
+  const v = scan.volatility;
+  if (v === undefined) {
+    return {
+      sampled: false,
+      note: 'one instant: the estimate assumes a still workload (pages that change between two KSM scans never merge); scan --interval SECONDS reads them again to find those',
+      intervalSeconds: null,
+      samples: 1,
+      ksmPace: null,
+      ksmFullScanSeconds: null,
+      intervalTooShort: null,
+      rereadPages: 0,
+      volatilePages: 0,
+      changedPages: 0,
+      gonePages: 0,
+      byKind: [],
+      byProcess: [],
+      counters: null,
+      oneInstant: null,
+      rereadMs: null,
+      firstPassReadMs: null,
+    };
+  }
+  const s = v.sample;
+  const pace = v.pace ?? null;
+  // Every page KSM would track, volatile ones too: ksmd goes through them all.
+  const eligible = main.rmapItems + main.ksmZeroPages;
+  const fullScan = pace === null ? null : fullScanSeconds(pace, eligible);
+  const tooShort = fullScan === null ? null : s.intervalSeconds < fullScan;
+  const oneInstant = estimatesOf(v.oneInstantScopes);
+  const share = (volatile: number, reread: number): number => (reread > 0 ? volatile / reread : 0);
+  const volatilePages = s.changedPages + s.gonePages;
+  let note = `pages read ${plural(s.samples, 'time', 'times')}, ${s.intervalSeconds} s apart: ${volatilePages} of ${s.rereadPages} changed or went away (volatile) and are left out of the estimate`;
+  if (fullScan === null) note += "; KSM's pace is unknown here (no /sys/kernel/mm/ksm), so whether the interval is long enough cannot be told";
+  else if (tooShort === true) {
+    note += `; the interval is shorter than one full KSM scan at the current settings (${round(fullScan)} s): pages that change less often than every ${s.intervalSeconds} s but more often than every ${round(fullScan)} s were not caught, so the estimate may still be too high: use --interval ${Math.ceil(fullScan)} or more`;
+  } else note += `; the interval is at least one full KSM scan at the current settings (${round(fullScan)} s)`;
+  return {
+    sampled: true,
+    note,
+    intervalSeconds: s.intervalSeconds,
+    samples: s.samples,
+    ksmPace: pace === null ? null : { pagesToScan: pace.pagesToScan, sleepMillisecs: pace.sleepMillisecs, advisorMode: pace.advisorMode, smartScan: pace.smartScan },
+    ksmFullScanSeconds: fullScan,
+    intervalTooShort: tooShort,
+    rereadPages: s.rereadPages,
+    volatilePages,
+    changedPages: s.changedPages,
+    gonePages: s.gonePages,
+    byKind: MAPPING_KINDS.map((kind, k) => {
+      const reread = at(v.byKind.reread, k);
+      const vol = at(v.byKind.volatile, k);
+      return { kind, label: KIND_LABEL[kind], rereadPages: reread, volatilePages: vol, share: share(vol, reread) };
+    }).filter((row) => row.rereadPages > 0),
+    byProcess: scan.sources.map((src, p) => {
+      const reread = at(v.byProcess.reread, p);
+      const vol = at(v.byProcess.volatile, p);
+      return { pid: src.info.pid, source: src.label, rereadPages: reread, volatilePages: vol, share: share(vol, reread) };
+    }),
+    counters: { pages_volatile: v.pagesVolatile[0] ?? 0, pages_unshared: main.pagesUnshared },
+    oneInstant: { estimate: oneInstant[0] as Estimate, scopes: oneInstant },
+    rereadMs: Math.round(s.rereadMs),
+    firstPassReadMs: Math.round(v.firstPassMs),
+  };
+}
+
+function round(x: number): number {
+  return Math.round(x * 10) / 10;
 }
 
 function sharingOf(s: ContentSharing): Sharing {

@@ -48,6 +48,14 @@ export interface Report {
   groupTotals: GroupTotals | null;
   /** --group-by: the groups where enabling KSM pays (net saving at least minSavingBytes), and how. */
   recommendations: Recommendation[];
+  /**
+   * Whether pages were read again to find those that keep changing (volatile; scan --interval),
+   * and what they take from the estimate. Always set by buildReport; optional for readers of
+   * reports written before it.
+   */
+  volatility?: VolatilityReport;
+  /** How long KSM takes to reach the estimate and what ksmd costs (docs/report-schema.md "timing"); null without KSM's pace. */
+  timing?: TimingReport | null;
 }
 
 export type GroupByName = 'process' | 'cgroup' | 'unit' | 'user' | 'vm';
@@ -142,6 +150,70 @@ export interface ThpScope {
   ramFreedInHugePagesBytes: number;
   /** Zero-filled subpages the splits free without KSM counting them (in RAM freed, in no counter, no general_profit). */
   zeroSubpagesFreedBySplit: number;
+}
+
+/** KSM's timing at a pace: docs/report-schema.md, "timing". */
+export interface TimingReport {
+  /** The pace assumed: the kernel's, or the "what if" flags'. */
+  pace: { pagesToScan: number; sleepMillisecs: number; advisorMode: string | null; advisorTargetScanTime: number | null; smartScan: number | null; source: 'sysfs' | 'flags' };
+  /** Pages one full scan goes through: totals.eligiblePages. */
+  eligiblePages: number;
+  /** pages_to_scan in use (the advisor's steady choice with advisor_mode scan-time). */
+  pagesToScan: number;
+  /** One sleep, ms, rounded up to whole jiffies (HZ below; null: not known, taken as given). */
+  sleepMs: number;
+  hz: number | null;
+  fullScanSeconds: number;
+  savingReachedSeconds: number;
+  ksmdCpuSecondsPerScan: number;
+  /** ksmd's CPU while it runs, as a share of one CPU (0..1). */
+  ksmdCpuShare: number;
+  pageCostUs: number;
+  pageCostSource: 'default' | 'flag';
+  note: string;
+  /** /sys/kernel/mm/ksm/full_scans when the scan ran (null without KSM): `verify` counts the scans since. */
+  fullScansAtScan: number | null;
+}
+
+/** Volatility sampling: docs/report-schema.md, "volatility". */
+export interface VolatilityReport {
+  /** Pages were read again after --interval: estimate and scopes leave the volatile ones out. */
+  sampled: boolean;
+  /** In words: what the estimate assumes, and whether the interval could tell. */
+  note: string;
+  intervalSeconds: number | null;
+  /** Reads of each page, the first pass included (1 without sampling). */
+  samples: number;
+  /** KSM's pace now, and how long one full scan of the eligible pages takes at it (sleeps only). */
+  ksmPace: { pagesToScan: number; sleepMillisecs: number; advisorMode: string | null; smartScan: number | null } | null;
+  ksmFullScanSeconds: number | null;
+  /** The interval is shorter than KSM's full scan: pages that change less often than the one and more often than the other were missed. */
+  intervalTooShort: boolean | null;
+  /** Pages read again (every resident page of the regions KSM could track), and of them: */
+  rereadPages: number;
+  volatilePages: number;
+  /** ... content changed, or no longer there (unmapped, swapped out, process exited). */
+  changedPages: number;
+  gonePages: number;
+  byKind: VolatileShare[];
+  byProcess: Array<VolatileShare & { pid: number; source: string }>;
+  /** What /sys/kernel/mm/ksm would read once converged (default scope), volatile pages apart. */
+  counters: { pages_volatile: number; pages_unshared: number } | null;
+  /** The figures of one instant, every page taken as still: what estimate and scopes were without sampling. */
+  oneInstant: { estimate: Estimate; scopes: Estimate[] } | null;
+  /** Time spent re-reading (all samples, waits excluded), and the first pass's reading time. */
+  rereadMs: number | null;
+  firstPassReadMs: number | null;
+}
+
+export interface VolatileShare {
+  /** A mapping kind (byKind); absent in byProcess. */
+  kind?: string;
+  label?: string;
+  rereadPages: number;
+  volatilePages: number;
+  /** volatilePages / rereadPages, 0 when nothing was read again. */
+  share: number;
 }
 
 /** A file a report read: when and where a snapshot was taken (a core does not say). */

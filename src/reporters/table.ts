@@ -50,6 +50,15 @@ export function renderTable(report: Report, opts: TableOptions = {}): string {
       2,
     );
   }
+  const v = report.volatility;
+  if (v !== undefined) {
+    say('');
+    for (const line of volatilityLines(v, ps)) say(line, 2);
+  }
+  if (report.timing != null) {
+    say('');
+    say(`Time and CPU (pages_to_scan ${report.timing.pagesToScan}, sleep_millisecs ${report.timing.pace.sleepMillisecs}, ${report.timing.pace.source}): ${report.timing.note}`, 2);
+  }
   say('');
   say(`KSM settings used: use_zero_pages ${report.ksm.useZeroPages ? 1 : 0}, max_page_sharing ${report.ksm.maxPageSharing} (${report.ksm.settingsSource})`, 2);
   say('');
@@ -150,4 +159,18 @@ function sumOf<T>(items: readonly T[], f: (t: T) => number): number {
   let t = 0;
   for (const i of items) t += f(i);
   return t;
+}
+
+/** The volatility section: what sampling found (or that the estimate assumes a still workload). */
+export function volatilityLines(v: NonNullable<Report['volatility']>, ps: number): string[] {
+  if (!v.sampled || v.oneInstant === null) return [`Volatility: ${v.note}`];
+  const lines = [
+    `Volatile pages: ${formatCount(v.volatilePages)} of ${formatCount(v.rereadPages)} read again (${formatPercent(v.volatilePages, v.rereadPages)}) changed within ${v.intervalSeconds} s and are left out above; ` +
+      `at one instant RAM freed would read ${formatBytes(v.oneInstant.estimate.ramFreedPages * ps)}`,
+  ];
+  if (v.counters !== null) lines.push(`KSM would then show pages_volatile ${formatCount(v.counters.pages_volatile)}, pages_unshared ${formatCount(v.counters.pages_unshared)}`);
+  const kinds = v.byKind.filter((k) => k.volatilePages > 0).map((k) => `${k.label ?? k.kind ?? '?'} ${formatPercent(k.volatilePages, k.rereadPages)}`);
+  if (kinds.length > 0) lines.push(`Volatile share by mapping type: ${kinds.join(', ')}`);
+  lines.push(v.note);
+  return lines;
 }

@@ -18,6 +18,9 @@ import type { Skipped } from '../source/skipped.js';
 import { groupProcesses, type GroupBy, type Grouping } from '../grouping/group-keys.js';
 import { modelGroups, type GroupModelResult } from '../analysis/group-model.js';
 import { isGuestRam } from '../grouping/guest-ram.js';
+import type { VolatilitySample } from './volatility.js';
+import type { KsmPace } from '../analysis/ksm-pace.js';
+import { runVolatileModel } from './volatile-model.js';
 
 export interface ProgressReporter {
   start(totalBytes: number): void;
@@ -43,6 +46,8 @@ export interface ScanOptions {
   hugePagesRecorded?: boolean;
   /** --group-by: the model per group and per pair of groups too. */
   groupBy?: GroupBy;
+  /** Keep each record's page within its region, for a re-read (volatility sampling) to line up with. */
+  keepPageOffsets?: boolean;
 }
 
 /** What the scan knows of transparent huge pages, and how their split is modelled. */
@@ -109,6 +114,8 @@ export interface Collected {
   regionsAt: number;
   readAt: number;
   thp: ScanThp;
+  /** Bit r: record r was recorded volatile (a snapshot taken with --interval); null when none was. */
+  recordedVolatile: Uint8Array | null;
 }
 
 export interface ScanResult {
@@ -127,6 +134,10 @@ export interface ScanResult {
   thp: ScanThp;
   /** --group-by: the groups and what the model says of each and of each pair. */
   groups?: ScanGroups;
+  /** With volatility sampling: what the re-reads found, and the one-instant figures. */
+  volatility?: ScanVolatility;
+  /** KSM's pace for the timing (the command sets it; src/analysis/ksm-timing.ts). */
+  timing?: TimingSetting;
 }
 
 export interface ScanGroups {
@@ -134,6 +145,30 @@ export interface ScanGroups {
   model: GroupModelResult;
   /** Time the group models took (ms), part of stagesMs.model. */
   elapsedMs: number;
+}
+
+/** The pace the report's timing assumes, and where each part came from. */
+export interface TimingSetting {
+  pace: KsmPace;
+  paceSource: 'sysfs' | 'flags';
+  hz: number | null;
+  pageCostUs: number;
+  pageCostSource: 'default' | 'flag';
+  advisor: { minPagesToScan: number; maxPagesToScan: number; maxCpu: number } | null;
+  fullScansAtScan: number | null;
+}
+
+/** Volatility sampling's results beside the model (src/scan/volatility.ts, volatile-model.ts). */
+export interface ScanVolatility {
+  sample: VolatilitySample;
+  oneInstantScopes: ModelResult['scopes'];
+  pagesVolatile: number[];
+  byKind: { reread: Float64Array; volatile: Float64Array };
+  byProcess: { reread: Float64Array; volatile: Float64Array };
+  /** The first pass's reading time, to set the re-reads' against. */
+  firstPassMs: number;
+  /** KSM's pace at the time (the command reads it), to set the interval against. */
+  pace?: KsmPace | null;
 }
 
 /** Where a scan's time went: finding the regions, reading and hashing, sorting, the model. */
@@ -149,7 +184,7 @@ export interface StagesMs {
  * One failed region is a warning; one failed process is skipped and its pages dropped.
  */
 export function runScan(openers: readonly SourceOpener[], opts: ScanOptions): ScanResult {
-  return analyse(collect(openers, opts), opts.settings, opts.groupBy);
+  return analyse(collect(openers, opts), opts.settings, { groupBy: opts.groupBy });
 }
 
 /** Reads and hashes every present page of every source into the index. */
@@ -185,6 +220,7 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
 
   const regionsAt = performance.now();
   const index = new PageIndex(residentHint + 1024);
+  if (opts.keepPageOffsets === true) index.trackPageOffsets();
   const sink = new IndexWriter(index, hasher, pageSize, zeroHash);
   const domains = new PhysicalDomains();
   // Up to 4096 pages per batch of hashes from the native reader; contents read in JS go
@@ -263,7 +299,7 @@ export function collect(openers: readonly SourceOpener[], opts: ScanOptions): Co
   }
   opts.progress?.finish();
   const thp: ScanThp = { ...(opts.thp ?? readThpBehaviour()), hugePagesKnown };
-  return { index, sources: scanned, skipped, warnings, domains, zeroHash, engine, hasher, pageSize, scannedBytes, began, regionsAt, readAt: performance.now(), thp };
+  return { index, sources: scanned, skipped, warnings, domains, zeroHash, engine, hasher, pageSize, scannedBytes, began, regionsAt, readAt: performance.now(), thp, recordedVolatile: sink.volatileBits };
 }
 
 /**
@@ -286,11 +322,21 @@ function addVirtualPages(into: Float64Array, region: SourceRegion, tally: { virt
   into[copyKind] = (into[copyKind] as number) + copies;
 }
 
-/** Sorts the index and runs the KSM model over it (and over each group, with --group-by). */
-export function analyse(c: Collected, settings: KsmSettings, groupBy?: GroupBy): ScanResult {
-  const sortFrom = performance.now();
-  c.engine.sortIndex(c.index);
-  const modelFrom = performance.now();
+/** What analyse() adds to the model: the groups' models, a volatility sample. */
+export interface AnalyseOptions {
+  /** --group-by: the model per group and per pair of groups too. */
+  groupBy?: GroupBy | undefined;
+  /** Volatility sampling: the estimate leaves the volatile pages out (src/scan/volatile-model.ts). */
+  sample?: VolatilitySample | undefined;
+}
+
+/**
+ * Sorts the index and runs the KSM model over it (and over each group, with --group-by); with a
+ * volatility sample, the estimate and the groups leave the volatile pages out and the one-instant
+ * figures go beside them.
+ */
+export function analyse(c: Collected, settings: KsmSettings, options: AnalyseOptions = {}): ScanResult {
+  const { groupBy, sample } = options;
   const modelOptions = {
     processCount: c.sources.length,
     useZeroPages: settings.useZeroPages,
@@ -299,20 +345,43 @@ export function analyse(c: Collected, settings: KsmSettings, groupBy?: GroupBy):
     physical: c.domains.size > 0 ? c.domains : null,
     thpSplit: c.thp.split,
   };
-  const model = c.engine.runModel(c.index, modelOptions);
-  const sharing = c.engine.measureSharing(c.index, c.zeroHash, c.sources.length);
   let groups: ScanGroups | undefined;
-  if (groupBy !== undefined) {
+  const modelGroupsOf = (index: PageIndex): void => {
+    if (groupBy === undefined) return;
     const groupsFrom = performance.now();
     const grouping = groupProcesses(c.sources, groupBy);
-    const groupModel = modelGroups(c.index, grouping.groupOf, grouping.keys.length, modelOptions, (index, opts) => c.engine.runModel(index, opts));
+    const groupModel = modelGroups(index, grouping.groupOf, grouping.keys.length, modelOptions, (i, o) => c.engine.runModel(i, o));
     groups = { grouping, model: groupModel, elapsedMs: performance.now() - groupsFrom };
+  };
+  let model: ModelResult;
+  let sortMs: number;
+  let modelMs: number;
+  let volatility: ScanVolatility | undefined;
+  const warnings = [...c.warnings];
+  if (sample !== undefined) {
+    // The groups are modelled while the volatile pages hold contents of their own, as the estimate is.
+    const v = runVolatileModel(c.engine, c.index, sample, modelOptions, () => performance.now(), modelGroupsOf);
+    model = v.model;
+    sortMs = v.sortMs;
+    modelMs = v.modelMs;
+    volatility = { sample, oneInstantScopes: v.oneInstantScopes, pagesVolatile: v.pagesVolatile, byKind: v.byKind, byProcess: v.byProcess, firstPassMs: c.readAt - c.regionsAt };
+    warnings.push(...sample.exited.map((label) => `${label} exited before a re-read: its pages count as volatile`));
+  } else {
+    const sortFrom = performance.now();
+    c.engine.sortIndex(c.index);
+    const modelFrom = performance.now();
+    sortMs = modelFrom - sortFrom;
+    model = c.engine.runModel(c.index, modelOptions);
+    modelGroupsOf(c.index);
+    modelMs = performance.now() - modelFrom;
   }
+  const sharing = c.engine.measureSharing(c.index, c.zeroHash, c.sources.length);
   return {
     ...(groups === undefined ? {} : { groups }),
+    ...(volatility === undefined ? {} : { volatility }),
     sources: c.sources,
     skipped: c.skipped,
-    warnings: c.warnings,
+    warnings,
     model,
     sharing,
     pageSize: c.pageSize,
@@ -320,7 +389,7 @@ export function analyse(c: Collected, settings: KsmSettings, groupBy?: GroupBy):
     indexBytes: c.index.bytes,
     scannedBytes: c.scannedBytes,
     elapsedMs: performance.now() - c.began,
-    stagesMs: { regions: c.regionsAt - c.began, read: c.readAt - c.regionsAt, sort: modelFrom - sortFrom, model: performance.now() - modelFrom },
+    stagesMs: { regions: c.regionsAt - c.began, read: c.readAt - c.regionsAt, sort: sortMs, model: modelMs },
     thp: c.thp,
   };
 }

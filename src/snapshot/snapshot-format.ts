@@ -1,4 +1,5 @@
 import type { KsmSettings } from '../analysis/ksm-settings.js';
+import type { KsmPace } from '../analysis/ksm-pace.js';
 import type { ProcessInfo, SourceRegion } from '../source/memory-source.js';
 import type { Skipped } from '../source/skipped.js';
 import { SNAPSHOT_MAGIC_PREFIX } from '../source/input-kind.js';
@@ -67,10 +68,28 @@ export interface SnapshotHeader {
   pageRecords: number;
   frameRecords: number;
   /**
-   * Added in samepage 0.x with issue 13, optional (older snapshots lack it and older samepage
-   * ignores it): whether page records carry PAGE_HUGE, and how the kernel splits huge pages.
+   * Optional (older snapshots lack it and older samepage ignores it): whether page records carry PAGE_HUGE, and how the kernel splits huge pages.
    */
   thp?: ThpKnowledge;
+  /**
+   * Volatility sampling (snapshot --interval): page records with PAGE_VOLATILE (16) changed
+   * between reads. Absent when the snapshot was not sampled; older readers ignore it.
+   */
+  volatility?: SnapshotVolatility;
+  /** /sys/kernel/mm/ksm/full_scans when the snapshot was taken (`verify` counts the scans since); absent or null: unknown. */
+  ksmFullScans?: number | null;
+}
+
+export interface SnapshotVolatility {
+  intervalSeconds: number;
+  samples: number;
+  rereadPages: number;
+  changedPages: number;
+  gonePages: number;
+  rereadMs: number;
+  firstPassReadMs: number;
+  /** KSM's pace when the snapshot was taken (src/analysis/ksm-pace.ts), null without KSM. */
+  pace: KsmPace | null;
 }
 
 export function dataOffset(headerBytes: number): number {

@@ -322,6 +322,23 @@ function validateHeader(name: string, h: SnapshotHeader): void {
     }
   }
   if (pages !== h.pageRecords) throw bad(name, 'corrupt header (page counts do not add up)');
+  if (!(h.ksmFullScans === undefined || h.ksmFullScans === null || isCount(h.ksmFullScans))) throw bad(name, 'corrupt header (full scans)');
+  const v = h.volatility;
+  if (v !== undefined) {
+    const isSeconds = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x) && x > 0;
+    const pace = v?.pace;
+    if (
+      typeof v !== 'object' || v === null || !isSeconds(v.intervalSeconds) || !isCount(v.samples) || v.samples < 2 || !isCount(v.rereadPages) || !isCount(v.changedPages) ||
+      !isCount(v.gonePages) || !isCount(v.rereadMs) || !isCount(v.firstPassReadMs) ||
+      !(
+        pace === null ||
+        (typeof pace === 'object' && isCount(pace.pagesToScan) && isCount(pace.sleepMillisecs) && (pace.advisorMode === null || typeof pace.advisorMode === 'string') &&
+          (pace.advisorTargetScanTime === null || isCount(pace.advisorTargetScanTime)) && (pace.smartScan === null || isCount(pace.smartScan)))
+      )
+    ) {
+      throw bad(name, 'corrupt header (volatility)');
+    }
+  }
 }
 
 function isGroupingFacts(g: unknown): boolean {

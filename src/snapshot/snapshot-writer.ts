@@ -5,7 +5,9 @@ import type { PhysicalPages } from '../physical/physical-pages.js';
 import { FRAMES_PER_DOMAIN } from '../physical/physical-domains.js';
 import { RECORDED_KSM, RECORDED_ZERO } from '../physical/recorded-physical-pages.js';
 import { META_ANON, META_EXCLUSIVE, META_HUGE, META_NO_PHYS, metaPfn } from '../index/page-index.js';
-import { PAGE_ANON, PAGE_EXCLUSIVE, PAGE_HUGE, PAGE_NO_PHYS } from '../source/memory-source.js';
+import { PAGE_ANON, PAGE_EXCLUSIVE, PAGE_HUGE, PAGE_NO_PHYS, PAGE_VOLATILE } from '../source/memory-source.js';
+import type { VolatilitySample } from '../scan/volatility.js';
+import type { KsmPace } from '../analysis/ksm-pace.js';
 import type { PageHasher } from '../hash/page-hasher.js';
 import type { OutputSink } from '../util/output-file.js';
 import {
@@ -31,6 +33,10 @@ export interface SnapshotMeta {
   /** The kernel's physical information, asked once per frame mapped more than once. */
   physical: PhysicalPages | null;
   now?: Date;
+  /** A volatility sample of the collected pages (snapshot --interval): PAGE_VOLATILE and the header's volatility. */
+  volatility?: { sample: VolatilitySample; pace: KsmPace | null } | undefined;
+  /** /sys/kernel/mm/ksm/full_scans now, for `verify`. */
+  ksmFullScans?: number | null;
 }
 
 /** A snapshot ready to be written: its header and the kernel's answers about frames, taken. */
@@ -67,10 +73,26 @@ export function prepareSnapshot(c: Collected, meta: SnapshotMeta): PreparedSnaps
     frameRecords: frames.pfns.length,
     thp: c.thp,
   };
-  return { write: (out) => writeSnapshot(out, c, header, frames) };
+  if (meta.ksmFullScans !== undefined) header.ksmFullScans = meta.ksmFullScans;
+  const v = meta.volatility;
+  if (v !== undefined) {
+    const s = v.sample;
+    header.volatility = {
+      intervalSeconds: s.intervalSeconds,
+      samples: s.samples,
+      rereadPages: s.rereadPages,
+      changedPages: s.changedPages,
+      gonePages: s.gonePages,
+      rereadMs: Math.round(s.rereadMs),
+      firstPassReadMs: Math.round(c.readAt - c.regionsAt),
+      pace: v.pace,
+    };
+  }
+  const volatile = v?.sample.volatile ?? null;
+  return { write: (out) => writeSnapshot(out, c, header, frames, volatile) };
 }
 
-async function writeSnapshot(out: OutputSink, c: Collected, header: SnapshotHeader, frames: Frames): Promise<number> {
+async function writeSnapshot(out: OutputSink, c: Collected, header: SnapshotHeader, frames: Frames, volatile: Uint8Array | null): Promise<number> {
   const index = c.index;
   const n = index.length;
   const headerBytes = Buffer.from(JSON.stringify(header), 'utf8');
@@ -90,7 +112,8 @@ async function writeSnapshot(out: OutputSink, c: Collected, header: SnapshotHead
       const metaWord = index.meta[r] as number;
       const noPhys = (metaWord & META_NO_PHYS) !== 0;
       const pfn = noPhys ? 0 : metaPfn(metaWord, index.pfnLo[r] as number) % FRAMES_PER_DOMAIN;
-      const flags = ((metaWord & META_ANON) !== 0 ? PAGE_ANON : 0) | ((metaWord & META_EXCLUSIVE) !== 0 ? PAGE_EXCLUSIVE : 0) | (noPhys ? PAGE_NO_PHYS : 0) | ((metaWord & META_HUGE) !== 0 ? PAGE_HUGE : 0);
+      const changed = volatile !== null && ((volatile[r >>> 3] as number) & (1 << (r & 7))) !== 0;
+      const flags = ((metaWord & META_ANON) !== 0 ? PAGE_ANON : 0) | ((metaWord & META_EXCLUSIVE) !== 0 ? PAGE_EXCLUSIVE : 0) | (noPhys ? PAGE_NO_PHYS : 0) | ((metaWord & META_HUGE) !== 0 ? PAGE_HUGE : 0) | (changed ? PAGE_VOLATILE : 0);
       words[i * 4] = index.hashHi[r] as number;
       words[i * 4 + 1] = index.hashLo[r] as number;
       words[i * 4 + 2] = pfn % 0x1_0000_0000;

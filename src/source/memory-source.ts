@@ -82,6 +82,8 @@ export const PAGE_EXCLUSIVE = 2;
 export const PAGE_NO_PHYS = 4;
 /** The page is a subpage of a transparent huge page (the index's META_HUGE). */
 export const PAGE_HUGE = 8;
+/** The page changed between two reads of a volatility sample (snapshot records; issue 12's bit). */
+export const PAGE_VOLATILE = 16;
 
 /**
  * Where a source's pages go: the index writer (src/index/index-writer.ts), through which every
@@ -101,6 +103,8 @@ export interface RecordArrays {
   hashLo: Uint32Array;
   pfnLo: Uint32Array;
   meta: Uint32Array;
+  /** Each record's page within its region, when the index keeps it (PageIndex.trackPageOffsets). */
+  pageOffset?: Uint32Array | null;
   length: number;
   readonly capacity: number;
   /** Makes room for `extra` more records: the arrays may be replaced. */

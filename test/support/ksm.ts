@@ -54,6 +54,9 @@ export interface KsmOptions {
   maxPageSharing?: number;
   /** Transparent huge pages' `enabled` for the session. Default: leave it as found. */
   thpEnabled?: ThpEnabled;
+  /** ksmd's pace; default the fast one below. A moving workload needs a full scan longer than its changes. */
+  pagesToScan?: number;
+  sleepMillisecs?: number;
 }
 
 /** Global counters from /sys/kernel/mm/ksm, under the kernel's own names. */
@@ -123,6 +126,8 @@ export interface KsmSession {
   runToConvergence(pids: number[], opts?: ConvergeOptions): Promise<KsmResult>;
   /** run=2: breaks every KSM page (other processes' too), waits until the counters say so, then run=0. */
   unmerge(): Promise<void>;
+  /** run=1 and return at once, to look at KSM before it has converged (runToConvergence or the session's end stops it). */
+  start(): Promise<void>;
   readGlobal(): Promise<KsmGlobalStats>;
 }
 
@@ -217,14 +222,17 @@ const session: Omit<KsmSession, 'settingsOnEntry'> = {
     await writeKsm('run', '0');
   },
   readGlobal,
+  async start() {
+    await writeKsm('run', '1');
+  },
 };
 
 async function applyFastSettings(opts: KsmOptions): Promise<void> {
   // The advisor rewrites pages_to_scan on its own (and the kernel refuses pages_to_scan writes
   // while it is on, EINVAL), so switch it off first.
   if (await exists('advisor_mode')) await writeKsm('advisor_mode', 'none');
-  await writeKsm('pages_to_scan', String(FAST_PAGES_TO_SCAN));
-  await writeKsm('sleep_millisecs', String(FAST_SLEEP_MILLISECS));
+  await writeKsm('pages_to_scan', String(opts.pagesToScan ?? FAST_PAGES_TO_SCAN));
+  await writeKsm('sleep_millisecs', String(opts.sleepMillisecs ?? FAST_SLEEP_MILLISECS));
   // smart_scan skips pages that did not merge in earlier scans: tests want every page every scan.
   if (await exists('smart_scan')) await writeKsm('smart_scan', '0');
   await writeKsm('use_zero_pages', String(opts.useZeroPages));

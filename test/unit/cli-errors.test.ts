@@ -42,6 +42,28 @@ describe('bad input', () => {
   });
 });
 
+describe('issue 12: sampling, timing and verify flags', () => {
+  it('refuse what cannot be done, in one line, exit 2', async () => {
+    const notReport = join(dir, 'not-a-report.json');
+    writeFileSync(notReport, '{"hello": 1}');
+    for (const args of [
+      ['scan', '--pid', '1', '--interval', '0'],
+      ['scan', '--pid', '1', '--samples', '3'],
+      ['scan', '--pid', '1', '--interval', '1', '--samples', '1'],
+      ['scan', '--pid', '1', '--sleep-ms', 'x'],
+      ['scan', '--pid', '1', '--advisor', 'fast'],
+      ['report', notReport, '--interval', '5'],
+      ['verify', join(dir, 'missing.json')],
+      ['verify', notReport],
+      ['verify'],
+    ]) {
+      const run = await runSamepage(args);
+      expect(run.code, args.join(' ')).toBe(2);
+      expectOneCleanLine(run.stderr);
+    }
+  });
+});
+
 describe('numbers within the kernel limits', () => {
   it('refuses --max-page-sharing past INT_MAX and pids past pid_max, with exit 2', async () => {
     const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'latin1'));

@@ -97,3 +97,13 @@ describe('flags and selections', () => {
     expect(undash('-x')).toBe('-x');
   });
 });
+
+describe('volatility sampling flags (issue 12)', () => {
+  it('--interval takes seconds above 0, fractions too; --samples defaults to 2 and needs --interval', async () => {
+    const { samplingOf } = await import('../../src/cli/options.js');
+    expect(samplingOf({})).toBeNull();
+    expect(samplingOf({ interval: 0.5 })).toEqual({ intervalSeconds: 0.5, samples: 2 });
+    expect(samplingOf({ interval: 10, samples: 4 })).toEqual({ intervalSeconds: 10, samples: 4 });
+    expect(usage(() => samplingOf({ samples: 3 }))).toBe('--samples needs --interval SECONDS');
+  });
+});

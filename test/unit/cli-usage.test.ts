@@ -16,7 +16,7 @@ describe('usage', () => {
       const r = await runSamepage(args);
       expect(r.code, args.join(' ')).toBe(0);
       expect(r.stdout).toMatch(/^samepage \[scan\] \[options\]/);
-      for (const command of ['scan', 'snapshot', 'report', 'help', 'completion']) expect(r.stdout).toContain(`samepage ${command}`);
+      for (const command of ['scan', 'snapshot', 'report', 'verify', 'help', 'completion']) expect(r.stdout).toContain(`samepage ${command}`);
       expect(r.stdout).toMatch(/Exit status: 0 /);
       expect(r.stderr).toBe('');
     }

@@ -32,6 +32,7 @@ function comparable(r: Report): unknown {
   c.totals.peakRssBytes = 0;
   c.totals.indexBytes = 0; // capacity: sized from smaps live, from the records in a snapshot
   c.ksm.runNow = null;
+  delete c.timing; // KSM's pace now: a live scan's, none in a report of files
   for (const p of c.processes) {
     p.source = '';
     p.file = null;
