@@ -227,6 +227,8 @@ export interface Guest {
   readonly pid: number;
   /** From spawn to the ready line on the serial console. */
   readonly bootMs: number;
+  /** The guest's own uptime (seconds) when it printed the ready line: its boot without QEMU's start or a busy host. */
+  readonly readyUptimeS: number;
   /** The serial console so far (the last few KiB). */
   console(): string;
 }
@@ -343,7 +345,8 @@ function bootOne(files: GuestBootFiles, initramfs: string, spec: GuestSpec, time
     child.once('exit', (code, signal) => fail(`QEMU exited (${code ?? signal}) before the guest was ready`));
     child.stdout?.on('data', (chunk: string) => {
       append(chunk);
-      if (settled || !text.includes(`${GUEST_READY_MARKER} ${spec.name} `)) return;
+      const ready = new RegExp(`${GUEST_READY_MARKER} ${spec.name} uptime ([\\d.]+)`).exec(text);
+      if (settled || !ready) return;
       settled = true;
       clearTimeout(timer);
       const pid = child.pid;
@@ -351,7 +354,7 @@ function bootOne(files: GuestBootFiles, initramfs: string, spec: GuestSpec, time
         reject(new Error(`guest ${spec.name}: no pid`));
         return;
       }
-      resolve({ name: spec.name, pid, bootMs: Date.now() - t0, console: () => text });
+      resolve({ name: spec.name, pid, bootMs: Date.now() - t0, readyUptimeS: Number(ready[1]), console: () => text });
     });
   });
 }
