@@ -220,6 +220,18 @@ describe.each(['madvise', 'always'] as const)('four QEMU guests, THP enabled=%s,
     expect(within(mergeableNow(m.report).ramFreedPages, freedByKernel), `RAM freed: samepage ${mergeableNow(m.report).ramFreedPages}, kernel ${freedByKernel}`).toBe(true);
   });
 
+  it('every guest: ksm_merging_pages matches samepage counted without zero-filled contents', (ctx) => {
+    const m = measured.get(mode);
+    if (!m) ctx.skip('no measurement (skipped or failed above)');
+    const { kernel, reportNoZero } = m as Measured;
+    for (const k of kernel.processes) {
+      const p = reportNoZero.processes.find((r) => r.pid === k.pid);
+      expect(p, `pid ${k.pid} in the report`).toBeDefined();
+      const predicted = p?.mergeableNowScope.ksm_merging_pages ?? NaN;
+      expect(within(k.ksm_merging_pages, predicted), `ksm_merging_pages of ${k.pid}: kernel ${k.ksm_merging_pages}, samepage without zero-filled ${predicted}`).toBe(true);
+    }
+  });
+
   it('pages_shared and pages_sharing match samepage counted without zero-filled contents', (ctx) => {
     const m = measured.get(mode);
     if (!m) ctx.skip('no measurement (skipped or failed above)');
