@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { otherMergeablePids, readKsmStat, readPssAnonKb, withKsm, type KsmResult, type KsmSession } from '../support/ksm.js';
+import { otherMergeablePids, readKsmStat, readPssAnonKb, readThpEnabled, withKsm, type KsmResult, type KsmSession, type ThpEnabled } from '../support/ksm.js';
 import {
   buildInitramfs,
   guestBootFiles,
@@ -17,7 +17,6 @@ import {
   type GuestBootFiles,
 } from '../support/qemu-guests.js';
 import { pidArgs, runSamepage } from '../support/samepage.js';
-import { readThpEnabled, withThpEnabled, type ThpMode } from '../support/thp-enabled.js';
 import type { Estimate, Report } from '../../src/report/report.js';
 
 /**
@@ -25,7 +24,7 @@ import type { Estimate, Report } from '../../src/report/report.js';
  * subpages freed by the split but never counted): then the counters as the kernel reads them
  * must match samepage's default figures, zero-filled contents included.
  */
-const THP_MODEL_EXACT = false;
+const THP_MODEL_EXACT = true;
 
 const GUESTS = 4;
 const MEMORY_MIB = 256;
@@ -34,7 +33,7 @@ const UNIQUE_MIB = 16;
 const TOLERANCE = 0.01;
 
 interface Measured {
-  mode: ThpMode;
+  mode: ThpEnabled;
   bootMs: number[];
   readyUptimeS: number[];
   anonHugeKbBefore: number;
@@ -55,7 +54,7 @@ interface Measured {
   ksmMs: number;
 }
 
-const measured = new Map<ThpMode, Measured>();
+const measured = new Map<ThpEnabled, Measured>();
 let bootFiles: Promise<GuestBootFiles | string> | undefined;
 
 afterAll(stopAllGuests);
@@ -106,51 +105,50 @@ async function converge(ksm: KsmSession, pids: number[]): Promise<{ kernel: KsmR
   return { kernel, pssKb };
 }
 
-async function measure(mode: ThpMode, files: GuestBootFiles): Promise<Measured> {
+async function measure(mode: ThpEnabled, files: GuestBootFiles): Promise<Measured> {
   const initramfs = await buildInitramfs(files, { commonMiB: COMMON_MIB });
   const snapshot = join(tmpdir(), `samepage-guests-${process.pid}-${mode}.snap`);
   try {
     await waitForNoOtherMergeable();
-    return await withKsm({ useZeroPages: 0 }, (ksm) =>
-      withThpEnabled(mode, async (): Promise<Measured> => {
-        const specs = Array.from({ length: GUESTS }, (_, i) => ({ name: `guest${i + 1}`, memoryMiB: MEMORY_MIB, uniqueMiB: UNIQUE_MIB }));
-        const guests = await startGuests(files, initramfs, specs);
-        try {
-          await guests.freeze();
-          const pids = guests.pids;
-          const anonHugeKbBefore = await sumOver(pids, anonHugeKb);
-          const pssAnonBeforeKb = await sumOver(pids, readPssAnonKb);
+    // THP's mode is set and restored by the KSM session, under its lock.
+    return await withKsm({ useZeroPages: 0, thpEnabled: mode }, async (ksm): Promise<Measured> => {
+      const specs = Array.from({ length: GUESTS }, (_, i) => ({ name: `guest${i + 1}`, memoryMiB: MEMORY_MIB, uniqueMiB: UNIQUE_MIB }));
+      const guests = await startGuests(files, initramfs, specs);
+      try {
+        await guests.freeze();
+        const pids = guests.pids;
+        const anonHugeKbBefore = await sumOver(pids, anonHugeKb);
+        const pssAnonBeforeKb = await sumOver(pids, readPssAnonKb);
 
-          const t0 = Date.now();
-          const snap = await runSamepage(['snapshot', ...pidArgs(pids), '--no-progress', '-o', snapshot]);
-          if (snap.code !== 0) throw new Error(`samepage snapshot exited ${snap.code}: ${snap.stderr}`);
-          const snapshotMs = Date.now() - t0;
-          const report = await reportJson(['report', snapshot, '--use-zero-pages', '0']);
-          const reportNoZero = await reportJson(['report', snapshot, '--use-zero-pages', '1']);
+        const t0 = Date.now();
+        const snap = await runSamepage(['snapshot', ...pidArgs(pids), '--no-progress', '-o', snapshot]);
+        if (snap.code !== 0) throw new Error(`samepage snapshot exited ${snap.code}: ${snap.stderr}`);
+        const snapshotMs = Date.now() - t0;
+        const report = await reportJson(['report', snapshot, '--use-zero-pages', '0']);
+        const reportNoZero = await reportJson(['report', snapshot, '--use-zero-pages', '1']);
 
-          const t1 = Date.now();
-          const { kernel, pssKb } = await converge(ksm, pids);
-          let othersMerging = 0;
-          for (const pid of kernel.otherMergeablePids) othersMerging += await readKsmStat(pid).then((s) => s.ksm_merging_pages, () => 0);
-          return {
-            othersMerging,
-            mode,
-            bootMs: guests.guests.map((g) => g.bootMs),
-            readyUptimeS: guests.guests.map((g) => g.readyUptimeS),
-            anonHugeKbBefore,
-            pssAnonBeforeKb,
-            pssAnonAfterKb: pssKb,
-            report,
-            reportNoZero,
-            kernel,
-            snapshotMs,
-            ksmMs: Date.now() - t1,
-          };
-        } finally {
-          await guests.stop();
-        }
-      }),
-    );
+        const t1 = Date.now();
+        const { kernel, pssKb } = await converge(ksm, pids);
+        let othersMerging = 0;
+        for (const pid of kernel.otherMergeablePids) othersMerging += await readKsmStat(pid).then((s) => s.ksm_merging_pages, () => 0);
+        return {
+          othersMerging,
+          mode,
+          bootMs: guests.guests.map((g) => g.bootMs),
+          readyUptimeS: guests.guests.map((g) => g.readyUptimeS),
+          anonHugeKbBefore,
+          pssAnonBeforeKb,
+          pssAnonAfterKb: pssKb,
+          report,
+          reportNoZero,
+          kernel,
+          snapshotMs,
+          ksmMs: Date.now() - t1,
+        };
+      } finally {
+        await guests.stop();
+      }
+    });
   } finally {
     await rm(snapshot, { force: true });
     await rm(initramfs, { force: true });
