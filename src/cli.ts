@@ -4,6 +4,7 @@ import { UserError } from './util/errors.js';
 import { engineProblem } from './engine/choose-engine.js';
 import { escapeLine } from './reporters/text-escape.js';
 import { type Args, DASH, checkFlagsTakeNoValue, groupingFlagsOf, groupingOptions, groupingSelectionOptions, progressOf, reportFlagsOf, reportOptions, samplingOf, samplingOptions, selectionOf, selectionOptions, snapshotOptions, threadsOf, timingFlagsOf, timingOptions, undash } from './cli/options.js';
+import { exportOptions, fleetFlagsOf, fleetOptions } from './cli/options.js';
 import { UsageError, usageErrorOf } from './cli/usage-error.js';
 
 export { EXIT_ERROR, EXIT_OK, EXIT_PARTIAL } from './commands/common.js';
@@ -15,7 +16,7 @@ export { EXIT_ERROR, EXIT_OK, EXIT_PARTIAL } from './commands/common.js';
  * hand-written help gone): within the bound, 64 MiB + 16 B per resident page.
  */
 
-const COMMANDS = ['scan', 'snapshot', 'report', 'verify', 'help', 'completion'];
+const COMMANDS = ['scan', 'snapshot', 'report', 'verify', 'export', 'fleet', 'help', 'completion'];
 
 const EPILOGUE = `Exit status: 0 all there was to read was read, 1 memory of a process you named (or of a
 file) could not be read (the report says what), 2 bad input or nothing to scan, 3 no
@@ -34,7 +35,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     await parser(io, state, args).parseAsync(args);
     if (state.helpFor !== null) {
       // `samepage help [COMMAND]`: the same text as --help.
-      if (state.helpFor !== '' && !COMMANDS.slice(0, 3).includes(state.helpFor)) throw new UsageError(`unknown command '${state.helpFor}'`);
+      if (state.helpFor !== '' && !COMMANDS.filter((c) => c !== 'help' && c !== 'completion').includes(state.helpFor)) throw new UsageError(`unknown command '${state.helpFor}'`);
       const helpArgs = state.helpFor === '' ? ['--help'] : [state.helpFor, '--help'];
       await parser(io, state, helpArgs).parseAsync(helpArgs);
     }
@@ -117,6 +118,43 @@ function parser(io: Io, state: { status: number; helpFor: string | null }, args:
         if (file === '') throw new UsageError('verify needs the prediction: a report saved with scan --json');
         const { verifyCommand } = await import('./commands/verify-command.js');
         state.status = await run(() => verifyCommand({ file, json: a['json'] === true }, io), io);
+      },
+    )
+    .command(
+      'export [files..]',
+      'snapshots (or live processes) as Parquet, partitioned by host, for fleet or Spark',
+      (c) =>
+        exportOptions(
+          selectionOptions(
+            c
+              .usage('samepage export SNAPSHOT... -o DIR [options]\n\nWrites Parquet (pages, sources, hosts), partitioned by host: each snapshot is one host, and live\nprocesses chosen as for scan one more (docs/fleet.md).')
+              .positional('files', { type: 'string', array: true, describe: 'snapshots' }),
+          ),
+        ),
+      async (a: Args) => {
+        const files = Array.isArray(a['files']) ? a['files'].map((f) => undash(String(f))) : [];
+        const output = a['output'];
+        if (typeof output !== 'string' || output === '') throw new UsageError('export needs -o DIR, the directory to write');
+        const { exportCommand } = await import('./commands/export-command.js');
+        const memoryLimit = typeof a['memory-limit'] === 'string' ? a['memory-limit'] : null;
+        state.status = await run(() => exportCommand({ files, selection: selectionOf(a), output, threads: threadsOf(a), memoryLimit }, io), io);
+      },
+    )
+    .command(
+      'fleet [paths..]',
+      'what many hosts share, within and across, and where their guests would best go',
+      (c) =>
+        fleetOptions(
+          c
+            .usage('samepage fleet PATH... [options]\n\nSnapshots, Parquet files or directories samepage export wrote, one host each, analysed\ntogether on DuckDB: duplicates within and across hosts, host x host and guest x guest sharing, and a\nplan for placing guests (docs/fleet.md).')
+            .positional('paths', { type: 'string', array: true, describe: 'snapshots, Parquet files, export directories' }),
+        ),
+      async (a: Args) => {
+        const paths = Array.isArray(a['paths']) ? a['paths'].map((f) => undash(String(f))) : [];
+        if (paths.length === 0) throw new UsageError('fleet needs at least one snapshot, Parquet file or export directory');
+        const { fleetCommand } = await import('./commands/fleet-command.js');
+        const threads = typeof a['threads'] === 'number' ? a['threads'] : threadsOf({});
+        state.status = await run(() => fleetCommand({ paths, ...fleetFlagsOf(a), threads }, io), io);
       },
     )
     .command('help [command]', "a command's options", (c) => c.positional('command', { type: 'string' }), (a: Args) => {

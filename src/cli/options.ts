@@ -262,3 +262,72 @@ export function timingFlagsOf(a: Args): TimingFlags {
   const advisor = a['advisor'];
   return { pagesToScan: n(a['pages-to-scan']), sleepMs: n(a['sleep-ms']), advisor: advisor === 'none' || advisor === 'scan-time' ? advisor : undefined, pageCostUs: n(a['page-cost-us']) };
 }
+
+// export and fleet (docs/fleet.md): DuckDB's memory, the fleet's output and host capacities.
+
+const FLEET = 'Fleet:';
+
+/** DuckDB's memory_limit as DuckDB takes it: a number and a unit. */
+function memoryLimitOf(v: unknown): string {
+  const s = last(v).trim();
+  if (!/^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i.test(s)) throw new UsageError(`--memory-limit takes a size such as 2GB or 512MiB, not '${s}'`);
+  return s;
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1000, kib: 1024, m: 1024 ** 2, mb: 1000 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1000 ** 3, gib: 1024 ** 3, t: 1024 ** 4, tb: 1000 ** 4, tib: 1024 ** 4 };
+
+/** "64GiB" -> bytes. */
+export function sizeInBytes(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
+  const unit = SIZE_UNITS[(m?.[2] ?? '?').toLowerCase()];
+  if (m === null || unit === undefined) throw new UsageError(`${flag} takes a size such as 64GiB, not '${text}'`);
+  return Math.floor(Number(m[1]) * unit);
+}
+
+export function exportOptions<T>(y: Argv<T>): Argv<T> {
+  return y
+    .option('output', { alias: 'o', type: 'string', requiresArg: true, group: FLEET, describe: 'the directory to write (made when missing): DIR/pages, DIR/sources, DIR/hosts, partitioned by host', coerce: last })
+    .option('memory-limit', { type: 'string', requiresArg: true, group: FLEET, describe: "DuckDB's memory limit, e.g. 2GB (default: DuckDB's, 80% of RAM)", coerce: memoryLimitOf });
+}
+
+export function fleetOptions<T>(y: Argv<T>): Argv<T> {
+  return y
+    .option('format', { type: 'string', requiresArg: true, group: FLEET, describe: 'table, json or html (default table)', coerce: (v: unknown) => oneOf(last(v), '--format', ['table', 'json', 'html'] as const) })
+    .option('json', { type: 'boolean', group: FLEET, describe: 'the fleet report as JSON (docs/fleet.md): --format json' })
+    .option('output', { alias: 'o', type: 'string', requiresArg: true, group: FLEET, describe: "write the report to FILE (default and '-': standard output)", coerce: last })
+    .option('top', { type: 'string', requiresArg: true, group: FLEET, describe: 'rows of each list the table and html show (default 20)', coerce: (v: unknown) => wholeNumber(last(v), '--top', 1) })
+    .option('capacity', { type: 'string', array: true, requiresArg: true, group: FLEET, describe: "a host's room for guests, SIZE for every host or HOST=SIZE (repeatable; default: as much as the fullest host holds today)" })
+    .option('memory-limit', { type: 'string', requiresArg: true, group: FLEET, describe: "DuckDB's memory limit, e.g. 2GB (default: DuckDB's, 80% of RAM)", coerce: memoryLimitOf })
+    .option('threads', { type: 'string', requiresArg: true, group: FLEET, describe: "DuckDB's threads (default: the CPUs, at most 8)", coerce: (v: unknown) => wholeNumber(last(v), '--threads', 1, 64) });
+}
+
+export interface FleetFlags {
+  format: 'table' | 'json' | 'html';
+  output: string | null;
+  top: number;
+  capacityBytes: Map<string, number>;
+  defaultCapacityBytes: number | null;
+  memoryLimit: string | null;
+}
+
+export function fleetFlagsOf(a: Args): FleetFlags {
+  const format = a['format'] as FleetFlags['format'] | undefined;
+  if (a['json'] === true && format !== undefined && format !== 'json') throw new UsageError(`--json is --format json: it does not combine with --format ${format}`);
+  const output = typeof a['output'] === 'string' ? a['output'] : null;
+  if (output === '') throw new UsageError('--output needs a file name');
+  const capacityBytes = new Map<string, number>();
+  let defaultCapacityBytes: number | null = null;
+  for (const c of strings(a['capacity'])) {
+    const eq = c.lastIndexOf('=');
+    if (eq < 0) defaultCapacityBytes = sizeInBytes(c, '--capacity');
+    else capacityBytes.set(c.slice(0, eq), sizeInBytes(c.slice(eq + 1), '--capacity'));
+  }
+  return {
+    format: a['json'] === true ? 'json' : (format ?? 'table'),
+    output,
+    top: typeof a['top'] === 'number' ? a['top'] : 20,
+    capacityBytes,
+    defaultCapacityBytes,
+    memoryLimit: typeof a['memory-limit'] === 'string' ? a['memory-limit'] : null,
+  };
+}

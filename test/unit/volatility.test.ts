@@ -216,7 +216,9 @@ describe('a sampled snapshot', () => {
       // The still half merges (1,500 pages freed, give or take the processes' own few), the churning half does not.
       expect(report.estimate.ramFreedPages).toBeGreaterThanOrEqual(1500);
       expect(report.estimate.ramFreedPages).toBeLessThan(1600);
-      expect(v?.oneInstant?.estimate.ramFreedPages).toBeGreaterThanOrEqual(2500);
+      // How many churning pages match at one instant depends on both processes being read within
+      // one 100 ms epoch, which a loaded machine does not promise: only the order is certain.
+      expect(v?.oneInstant?.estimate.ramFreedPages).toBeGreaterThanOrEqual(report.estimate.ramFreedPages);
     } finally {
       await Promise.all(fixtures.map((f) => f.stop()));
       rmSync(dir, { recursive: true, force: true });
