@@ -154,7 +154,8 @@ describe('a gcore core of a process of known content', () => {
     const written = [...anonContents(live).keys()];
     for (const h of written) expect(coreCount.counts.get(h), `content ${h}`).toBe(liveCount.counts.get(h));
     // The same number of non-zero duplicates (live: heap, stack and anonymous; core: anonymous).
-    expect(nonZeroDuplicates(coreScan)).toBe(nonZeroDuplicates(liveScan));
+    // (Shares of a page are fractions: equal up to their last bits.)
+    expect(nonZeroDuplicates(coreScan)).toBeCloseTo(nonZeroDuplicates(liveScan), 6);
     const anon = KIND_INDEX.anon;
     expect(coreScan.model.content.byKind.dupWithin[anon]).toBeGreaterThanOrEqual(99 + 49);
     // KSM frees 99 of the 100 identical pages in both; the live scan also merges the 50
