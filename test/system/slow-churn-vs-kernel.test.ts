@@ -14,6 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startPagefill, stopAllFixtures, type Fixture } from '../support/fixtures.js';
 import { readKsmStat, readPssAnonKb, withKsm } from '../support/ksm.js';
 import { pidArgs, scanJson } from '../support/samepage.js';
+import { mergedShare } from '../../src/analysis/slow-movers.js';
 
 const STILL = 5000;
 const CHURN = 5000;
@@ -127,7 +128,7 @@ describe('slow movers against the kernel: merged, broken by copy-on-write, merge
       }
             // What samepage's own figures predict for the time average: the still half all the time,
       // the churning half for the share of each period after KSM took savingReachedSeconds to re-merge.
-      const predictedAverage = STILL + CHURN * Math.max(0, 1 - timing.savingReachedSeconds / (CHURN_MS / 1000));
+      const predictedAverage = STILL + CHURN * mergedShare(CHURN_MS / 1000, timing.savingReachedSeconds);
       console.log(
         JSON.stringify({
           between: { ramFreed: between.estimate.ramFreedPages, volatile: between.volatility.volatilePages, oneInstant: between.volatility.oneInstant.estimate.ramFreedPages },
@@ -138,6 +139,11 @@ describe('slow movers against the kernel: merged, broken by copy-on-write, merge
         }),
       );
 
+      // The report says what pages changing more slowly than its window cost.
+      const slow = between.volatility.slowMovers;
+      expect(slow?.samplingWindowSeconds).toBe(2);
+      expect(slow?.remergeSeconds).toBe(timing.savingReachedSeconds);
+      expect(slow?.note).toMatch(/copy-on-write/);
       // Sampling between rewrites saw them still, and says what KSM holds between breaks.
       expect(between.volatility.volatilePages).toBeLessThan(0.01 * CHURN);
       expect(Math.abs(between.estimate.ramFreedPages - converged), `RAM freed ${between.estimate.ramFreedPages} vs kernel between breaks ${converged}`).toBeLessThanOrEqual(0.02 * converged);
