@@ -81,5 +81,5 @@ describe.skipIf(!hasChromium() && !process.env['CI'])('live Chromium tabs (timer
     // After a fixed time KSM has merged something in the tabs.
     expect(v.total.actualMergingPages).toBeGreaterThan(0);
     expect(out.text).toMatch(/\d/);
-  }, 120_000);
+  }, 150_000);
 });
