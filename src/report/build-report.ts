@@ -1,3 +1,4 @@
+import { slowMovers } from '../analysis/slow-movers.js';
 import { release } from 'node:os';
 import type { ScanResult } from '../scan/scan.js';
 import { RMAP_ITEM_BYTES, type ScopeResult } from '../analysis/model-result.js';
@@ -100,6 +101,10 @@ export function buildReport(scan: ReportScan, meta: { version: string; root: boo
   if (scan.sources.some((s) => s.origin === 'snapshot')) caveats.push('snapshot figures are those of the moment the snapshot was taken');
   if (settings.source === 'defaults') caveats.push('KSM is not available on this kernel: the kernel defaults (use_zero_pages 0, max_page_sharing 256) were assumed');
   const volatility = volatilityOf(scan, main, estimatesOf);
+  const timing = timingOf(scan, main);
+  if (volatility.sampled && volatility.intervalSeconds !== null && timing !== null) {
+    volatility.slowMovers = slowMovers(volatility.intervalSeconds, volatility.samples, timing.savingReachedSeconds);
+  }
   caveats.push(
     volatility.sampled
       ? 'KSM needs time to get there: at least two full scans (a page must be seen unchanged before it merges)'
@@ -183,7 +188,7 @@ export function buildReport(scan: ReportScan, meta: { version: string; root: boo
     groupTotals: groups.groupTotals,
     recommendations: groups.recommendations,
     volatility,
-    timing: timingOf(scan, main),
+    timing,
   };
 }
 

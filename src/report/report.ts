@@ -1,3 +1,4 @@
+import type { SlowMovers } from '../analysis/slow-movers.js';
 import type { Skipped } from '../source/skipped.js';
 
 /**
@@ -204,6 +205,8 @@ export interface VolatilityReport {
   /** Time spent re-reading (all samples, waits excluded), and the first pass's reading time. */
   rereadMs: number | null;
   firstPassReadMs: number | null;
+  /** Sampled reports with KSM's timing: what pages that change more slowly than the sampling window cost (docs/report-schema.md, "volatility.slowMovers"). */
+  slowMovers?: SlowMovers | null;
 }
 
 export interface VolatileShare {

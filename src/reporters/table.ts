@@ -172,5 +172,6 @@ export function volatilityLines(v: NonNullable<Report['volatility']>, ps: number
   const kinds = v.byKind.filter((k) => k.volatilePages > 0).map((k) => `${k.label ?? k.kind ?? '?'} ${formatPercent(k.volatilePages, k.rereadPages)}`);
   if (kinds.length > 0) lines.push(`Volatile share by mapping type: ${kinds.join(', ')}`);
   lines.push(v.note);
+  if (v.slowMovers != null) lines.push(`Slow movers: ${v.slowMovers.note}`);
   return lines;
 }

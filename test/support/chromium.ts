@@ -49,6 +49,8 @@ export interface LaunchOptions {
   mergeAny: boolean;
   /** Wait this long after all pages loaded (default DEFAULT_SETTLE_MS). */
   settleMs?: number;
+  /** URL parameters for the site's page (test/fixtures/site/app.js), e.g. 'live=1' for a page that keeps running. */
+  query?: string;
 }
 
 /** What the fixture page reports about itself once it has built its data. */
@@ -499,7 +501,7 @@ class Session implements ChromiumSession {
     }
     const site = await serveSite();
     this.server = site.server;
-    this.siteUrl = `http://127.0.0.1:${site.port}/index.html`;
+    this.siteUrl = `http://127.0.0.1:${site.port}/index.html${opts.query === undefined ? '' : `?${opts.query}`}`;
 
     command.push(
       CHROMIUM_PATH,
