@@ -160,8 +160,8 @@ export function groupingOptions<T>(y: Argv<T>): Argv<T> {
       type: 'string',
       requiresArg: true,
       group: GROUPS,
-      describe: 'recommend KSM for a group whose net saving is at least this (bytes, or K, M, G; default 64M)',
-      coerce: (v: unknown) => byteSize(last(v), '--min-saving'),
+      describe: 'recommend KSM for a group whose net saving is at least this (bytes, or K, M, G, MiB, MB...; default 64M)',
+      coerce: (v: unknown) => sizeInBytes(last(v), '--min-saving'),
     });
 }
 
@@ -176,13 +176,6 @@ export function groupingFlagsOf(a: Args): GroupingFlags {
   const groupBy = a['group-by'] as GroupBy | undefined;
   // --qemu asks about guests: grouped by VM unless another grouping is asked for.
   return { groupBy: groupBy ?? (a['qemu'] === true ? 'vm' : undefined), minSaving };
-}
-
-function byteSize(value: string, flag: string): number {
-  const m = /^(\d+)([KMGT]?)(i?B)?$/i.exec(value.trim());
-  if (m === null) throw new UsageError(`${flag} takes a size in bytes, or with K, M, G or T (1024-based), not '${value}'`);
-  const unit = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[(m[2] ?? '').toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
-  return Number(m[1]) * unit;
 }
 
 // Volatility sampling (issue 12): scan and snapshot read the pages KSM could track again.
