@@ -129,6 +129,8 @@ export interface KsmSession {
   /** run=1 and return at once, to look at KSM before it has converged (runToConvergence or the session's end stops it). */
   start(): Promise<void>;
   readGlobal(): Promise<KsmGlobalStats>;
+  /** Sets use_zero_pages within the session (restored at its end); call unmerge() first for a clean start. */
+  setUseZeroPages(value: 0 | 1): Promise<void>;
 }
 
 let active = false;
@@ -224,6 +226,9 @@ const session: Omit<KsmSession, 'settingsOnEntry'> = {
   readGlobal,
   async start() {
     await writeKsm('run', '1');
+  },
+  async setUseZeroPages(value) {
+    await writeKsm('use_zero_pages', String(value));
   },
 };
 

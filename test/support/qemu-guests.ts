@@ -17,6 +17,7 @@ import { chmod, copyFile, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { buildFixture } from './fixtures.js';
 import { seededUint32 } from './rng.js';
 
 const execFileAsync = promisify(execFile);
@@ -233,6 +234,15 @@ export interface Guest {
   console(): string;
 }
 
+export interface StartGuestsOptions {
+  readyTimeoutMs?: number;
+  /**
+   * Start QEMU through test/fixtures/merge-exec (prctl PR_SET_MEMORY_MERGE before exec): KSM
+   * for the whole process, every compatible VMA (the enable-all scope), not only guest RAM.
+   */
+  mergeAny?: boolean;
+}
+
 export interface GuestSet {
   readonly guests: Guest[];
   readonly pids: number[];
@@ -264,16 +274,18 @@ export async function startGuests(
   files: GuestBootFiles,
   initramfs: string,
   specs: GuestSpec[],
-  opts: { readyTimeoutMs?: number } = {},
+  opts: StartGuestsOptions = {},
 ): Promise<GuestSet> {
   const timeoutMs = opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
+  // merge-exec sets PR_SET_MEMORY_MERGE and execs QEMU: the pid stays QEMU's.
+  const prefix = opts.mergeAny === true ? [await buildFixture('merge-exec')] : [];
   const started: Running[] = [];
   const stopAll = async (): Promise<void> => {
     for (const r of started) killGuest(r);
     await Promise.all(started.map((r) => r.exited));
   };
   try {
-    const guests = await Promise.all(specs.map((spec) => bootOne(files, initramfs, spec, timeoutMs, started)));
+    const guests = await Promise.all(specs.map((spec) => bootOne(files, initramfs, spec, timeoutMs, started, prefix)));
     const pids = guests.map((g) => g.pid);
     return {
       guests,
@@ -293,7 +305,14 @@ export async function startGuests(
   }
 }
 
-function bootOne(files: GuestBootFiles, initramfs: string, spec: GuestSpec, timeoutMs: number, started: Running[]): Promise<Guest> {
+function bootOne(
+  files: GuestBootFiles,
+  initramfs: string,
+  spec: GuestSpec,
+  timeoutMs: number,
+  started: Running[],
+  prefix: string[],
+): Promise<Guest> {
   if (!/^[\w-]+$/.test(spec.name)) throw new Error(`bad guest name: ${spec.name}`);
   // no_timer_check: under TCG on a busy host the kernel's IO-APIC timer check can time out
   // and panic ("IO-APIC + timer doesn't work"); a VM needs no such check.
@@ -314,7 +333,8 @@ function bootOne(files: GuestBootFiles, initramfs: string, spec: GuestSpec, time
   ];
   const t0 = Date.now();
   // stdin stays an open pipe: QEMU's stdio console would otherwise read EOF.
-  const child = spawn(QEMU, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const [command, ...commandArgs] = [...prefix, QEMU, ...args] as [string, ...string[]];
+  const child = spawn(command, commandArgs, { stdio: ['pipe', 'pipe', 'pipe'] });
   const entry: Running = {
     child,
     exited: new Promise<void>((resolve) => child.once('close', () => resolve())),
