@@ -58,8 +58,10 @@ describe('volatile pages against the kernel (targets keep running)', () => {
       }
       // The interval (1 s) covers one full scan at this pace: the report says it can tell.
       expect(v.intervalTooShort).toBe(false);
-      // One instant: every pair merges; sampled: only the still half.
-      expect(v.oneInstant.estimate.ramFreedPages).toBeGreaterThanOrEqual(STILL + CHURN);
+      // One instant: the still half merges, and the churning half too when both processes were
+      // read within one rewrite period, which a loaded machine does not promise; sampled: only
+      // the still half.
+      expect(v.oneInstant.estimate.ramFreedPages).toBeGreaterThanOrEqual(report.estimate.ramFreedPages);
       expect(report.estimate.ramFreedPages).toBeLessThan(STILL * 1.01);
       // Against the kernel: within 2% of what KSM freed (Pss_Anon drop). The kernel's figure on
       // a moving workload is not exact: a rewrite racing a scan can leave a stack or heap page
