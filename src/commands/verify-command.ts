@@ -6,7 +6,7 @@ import { analyse, collect, runScan } from '../scan/scan.js';
 import { recordedSample } from '../scan/volatility.js';
 import { buildReport } from '../report/build-report.js';
 import { UserError } from '../util/errors.js';
-import type { Report } from '../report/report.js';
+import { SCHEMA_VERSION, type Report } from '../report/report.js';
 import { verifyPrediction, type VerifyResult } from '../verify/verify.js';
 import { renderVerify } from '../reporters/verify-text.js';
 import { localeIsUtf8, outputWidth } from '../reporters/terminal.js';
@@ -48,8 +48,8 @@ export async function verifyCommand(opts: VerifyCommandOptions, io: Io): Promise
   } catch {
     throw new UserError(`${opts.file} is not a samepage report (JSON from scan --json)`);
   }
-  if (typeof report !== 'object' || report === null || report.schemaVersion !== 1 || !Array.isArray(report.processes) || typeof report.estimate?.counters?.pages_sharing !== 'number') {
-    throw new UserError(`${opts.file} is not a samepage report of schema version 1`);
+  if (typeof report !== 'object' || report === null || report.schemaVersion !== SCHEMA_VERSION || !Array.isArray(report.processes) || typeof report.estimate?.counters?.pages_sharing !== 'number') {
+    throw new UserError(`${opts.file} is not a samepage report of schema version ${SCHEMA_VERSION}`);
   }
   return print(verifyOrSay(report, report.timing?.fullScansAtScan ?? null), opts, io);
 }

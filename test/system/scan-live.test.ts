@@ -21,7 +21,7 @@ describe('samepage scan on live processes', () => {
     const b = await startPagefill(['nothp', 'anon:100:seq=11', 'anon:10:uniq']);
     const { report } = await scanJson([...pidArgs([a.pid, b.pid]), '--use-zero-pages', '0']);
 
-    expect(report.schemaVersion).toBe(1);
+    expect(report.schemaVersion).toBe(2);
     expect(report.processes.map((p) => p.pid).sort()).toEqual([a.pid, b.pid].sort());
     const anon = report.byKind.find((k) => k.kind === 'anon');
     const shmem = report.byKind.find((k) => k.kind === 'shmem');

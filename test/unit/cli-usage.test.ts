@@ -90,7 +90,7 @@ describe('--format, --output and --sort', () => {
     // Written whole, then renamed: no temporary file is left.
     expect(readdirSync(dir).filter((f) => f.startsWith('.'))).toEqual([]);
     const json = await runSamepage(['report', ...samples, '--format', 'json']);
-    expect(JSON.parse(json.stdout)).toMatchObject({ schemaVersion: 1 });
+    expect(JSON.parse(json.stdout)).toMatchObject({ schemaVersion: 2 });
   });
 
   it('the csv has one row per process, ordered by --sort', async () => {
