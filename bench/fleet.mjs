@@ -6,6 +6,10 @@
 //
 //   node bench/fleet.mjs [--hosts 64] [--pages 1048576] [--guests 8] [--compare-hosts 8]
 //                        [--memory-limit 8GB] [--threads 2] [--runs 3] [--keep DIR]
+//                        [--data DIR]
+//
+// --compare-hosts 0 skips the layout comparison; --data DIR times samepage fleet on a fleet an
+// earlier run left with --keep (DIR/fleet), or on any export directory, without writing one.
 //
 // Needs a built samepage (`npm ci` or `npm run build`). No root. Disk: about 7 bytes per page.
 //
@@ -26,6 +30,10 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { FleetDb } = await import(join(ROOT, 'dist/fleet/fleet-db.js'));
 const { FLEET_QUERIES } = await import(join(ROOT, 'dist/fleet/fleet-sql.js'));
 
+if (process.argv.includes('--help')) {
+  console.log('node bench/fleet.mjs [--hosts 64] [--pages 1048576] [--guests 8] [--compare-hosts 8] [--memory-limit 8GB] [--threads 2] [--runs 3] [--keep DIR] [--data DIR]');
+  process.exit(0);
+}
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
 const HOSTS = Number(args.hosts ?? 64);
 const PAGES = Number(args.pages ?? 1 << 20);
@@ -95,7 +103,7 @@ const fmt = (s) => s.toFixed(1);
 try {
   console.log(`fleet bench: DuckDB memory limit ${MEMORY_LIMIT}, ${THREADS} threads, ${PAGES} pages per host, ${GUESTS} guests per host, in ${work}`);
   // 1. The layouts, on a smaller fleet.
-  for (const layout of ['pages', 'counts']) {
+  for (const layout of COMPARE_HOSTS > 0 && args.data === undefined ? ['pages', 'counts'] : []) {
     const dir = join(work, `compare-${layout}`);
     const w = await write(dir, COMPARE_HOSTS, layout);
     const runs = [];
@@ -106,9 +114,13 @@ try {
     rmSync(dir, { recursive: true, force: true });
   }
   // 2. The fleet at scale, in the layout export writes, through samepage fleet as a user runs it.
-  const dir = join(work, 'fleet');
-  const w = await write(dir, HOSTS, 'counts');
-  console.log(`fleet: ${HOSTS} hosts, ${HOSTS * PAGES} pages in ${w.rows} rows, ${(w.bytes / 2 ** 30).toFixed(2)} GiB, written in ${fmt(w.seconds)} s`);
+  const dir = args.data ?? join(work, 'fleet');
+  if (args.data === undefined) {
+    const w = await write(dir, HOSTS, 'counts');
+    console.log(`fleet: ${HOSTS} hosts, ${HOSTS * PAGES} pages in ${w.rows} rows, ${(w.bytes / 2 ** 30).toFixed(2)} GiB, written in ${fmt(w.seconds)} s`);
+  } else {
+    console.log(`fleet: ${dir} (${readdirSync(join(dir, 'pages')).length} hosts, ${(du(join(dir, 'pages')) / 2 ** 30).toFixed(2)} GiB)`);
+  }
   const times = [];
   for (let r = 0; r < RUNS; r++) {
     const began = performance.now();
