@@ -200,7 +200,7 @@ function timingOf(scan: ReportScan, main: ScopeResult): TimingReport | null {
   const p = predictKsmTiming({ eligiblePages: eligible, pace: t.pace, hz: t.hz, pageCostUs: t.pageCostUs, advisor: t.advisor });
   const minutes = (s: number): string => (s < 120 ? `${Number(s.toPrecision(2))} s` : `${Math.round(s / 6) / 10} min`);
   const note =
-    `one full scan of ${eligible} pages takes about ${minutes(p.fullScanSeconds)} (${p.batchesPerScan} batches of ${p.pagesToScan} pages, ${p.sleepMs} ms apart); ` +
+    `one full scan of ${eligible.toLocaleString('en-US')} pages takes about ${minutes(p.fullScanSeconds)} (${p.batchesPerScan} batches of ${p.pagesToScan} pages, ${p.sleepMs} ms apart); ` +
     `the estimate is reached after two full scans, about ${minutes(p.savingReachedSeconds)} after KSM starts (a page is merged only once a scan found it unchanged since the one before); ` +
     `ksmd then uses about ${Math.round(p.ksmdCpuShare * 1000) / 10}% of a CPU (${p.pageCostUs} us a page${t.pageCostSource === 'default' ? ", as measured on samepage's test machine: --page-cost-us for another" : ''})` +
     (t.pace.smartScan === 1 ? '; with smart_scan on, later scans skip pages that did not merge, so they go faster than the first two' : '') +
