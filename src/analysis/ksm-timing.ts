@@ -10,10 +10,11 @@ import type { KsmPace } from './ksm-pace.js';
 /**
  * ksmd's CPU time per page it looks at, microseconds: measured on the machine samepage was
  * developed on (2 vCPUs, Linux 6.18; test/system/ksm-timing.test.ts prints it: ksmd's
- * utime + stime from /proc/<ksmd>/stat over full_scans x pages tracked). A machine of another
- * speed differs: --page-cost-us sets it.
+ * utime + stime from /proc/<ksmd>/stat over full_scans x pages tracked): 2.3 to 2.8 us with the
+ * machine quiet, 4.6 to 6.0 us under a load average of 8 (caches shared with other work). 3.2 us
+ * is within a factor of 2 of all of them. A machine of another speed differs: --page-cost-us sets it.
  */
-export const DEFAULT_PAGE_COST_US = 5;
+export const DEFAULT_PAGE_COST_US = 3.2;
 
 /** KSM_ADVISOR_MIN_CPU in mm/ksm.c: the advisor keeps ksmd at 10% of a CPU or more. */
 const ADVISOR_MIN_CPU = 10;
@@ -38,7 +39,10 @@ export interface KsmTiming {
   batchesPerScan: number;
   /** One full scan: batches x (sleep + pages_to_scan x page cost). */
   fullScanSeconds: number;
-  /** The estimate is reached at the end of the second full scan (docs/estimate.md section 14). */
+  /**
+   * The estimate is reached with the last batch of the second full scan (docs/estimate.md
+   * section 14): the first batch runs at once, so two scans hold one sleep less than two full scans.
+   */
   savingReachedSeconds: number;
   /** ksmd's CPU per full scan, seconds, and as a share of one CPU while it runs. */
   ksmdCpuSecondsPerScan: number;
@@ -78,7 +82,7 @@ export function predictKsmTiming(input: KsmTimingInput): KsmTiming {
     sleepMs,
     batchesPerScan: batches,
     fullScanSeconds: fullScanMs / 1000,
-    savingReachedSeconds: (2 * fullScanMs) / 1000,
+    savingReachedSeconds: ((2 * batches - 1) * sleepMs + 2 * cpuMs) / 1000,
     ksmdCpuSecondsPerScan: cpuMs / 1000,
     ksmdCpuShare: fullScanMs > 0 ? cpuMs / fullScanMs : 0,
     pageCostUs,
